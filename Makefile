@@ -1,0 +1,49 @@
+# make demo / make test work on a fresh machine with only python3: each creates .venv,
+# installs the project with its dev extras (again only when pyproject.toml changed), then runs.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SOURCES := src tests bench
+
+.PHONY: install demo test pytest lint typecheck format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cst demo
+
+# The whole suite: lint (incl. the import contracts), types, then the tests with coverage.
+test: lint typecheck pytest
+
+pytest: $(STAMP)
+	mkdir -p reports
+	$(BIN)/python -m pytest --cov --cov-report=term --cov-report=xml:reports/coverage.xml \
+		--junitxml=reports/junit.xml
+
+lint: $(STAMP)
+	$(BIN)/ruff check $(SOURCES)
+	$(BIN)/ruff format --check $(SOURCES)
+	$(BIN)/lint-imports
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix $(SOURCES)
+	$(BIN)/ruff format $(SOURCES)
+
+bench: $(STAMP)
+	$(BIN)/python bench/bench_gates.py
+	$(BIN)/python bench/bench_store.py
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache .coverage .import_linter_cache

@@ -1,0 +1,150 @@
+"""Settings: defaults, then a TOML/YAML config file, then ``CST_*`` environment variables.
+
+Nested keys use ``__`` in the environment: ``CST_RISK__MAX_DRAWDOWN=0.08`` sets
+``risk.max_drawdown``. The config file is ``$CST_CONFIG`` (or the path given to
+:func:`load_settings`), else ``$CST_HOME/config.toml`` when it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
+
+
+class ConfigError(Exception):
+    """A configuration problem, phrased as one line that names the key."""
+
+
+def default_home() -> Path:
+    data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(data_home) / "cryptosmarttrader"
+
+
+class PaperSettings(BaseModel):
+    """The built-in simulated venue used when no real exchange is configured."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    seed: int = Field(7, ge=0, le=2**32 - 1, description="seed of the simulated market")
+    quote_balance: float = Field(
+        10_000.0, gt=0, le=1e12, description="USDT the paper account starts with"
+    )
+    fee_rate: float = Field(0.001, ge=0, le=0.05, description="fraction of notional per fill")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CST_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    # Whether the environment is read at all (see explicit_settings).
+    _read_environment: ClassVar[bool] = True
+
+    home: Path = Field(default_factory=default_home)
+    database_url: str | None = None
+    sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    venue: Literal["paper"] = "paper"
+    risk: RiskLimits = RiskLimits()
+    execution: ExecutionLimits = ExecutionLimits()
+    paper: PaperSettings = PaperSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The config file arrives as init values; the environment must win over it.
+        if not cls._read_environment:
+            return (init_settings,)
+        return env_settings, init_settings
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'cst.sqlite'}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "logs" / "cst.jsonl"
+
+
+class _ExplicitSettings(Settings):
+    _read_environment: ClassVar[bool] = False
+
+
+def explicit_settings(**values: Any) -> Settings:
+    """Settings from ``values`` and the defaults only: no ``CST_*`` variables, no config file.
+
+    For runs that must not depend on the user's environment (the demo, tests, benchmarks).
+    """
+    return _ExplicitSettings(**values)
+
+
+def _read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read: {exc.strerror}") from exc
+    try:
+        if path.suffix.lower() in {".yaml", ".yml"}:
+            data = yaml.safe_load(text)
+        elif path.suffix.lower() == ".toml":
+            data = tomllib.loads(text)
+        else:
+            raise ConfigError(f"config file {path}: use a .toml, .yaml or .yml file")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0]
+        raise ConfigError(f"config file {path}: not valid: {first_line}") from exc
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a table of keys")
+    return data
+
+
+def _describe(error: Any) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(settings)"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        return f"{key}: unknown key"
+    if "input" in error and not isinstance(error["input"], dict):
+        return f"{key}: {message} (got {error['input']!r})"
+    return f"{key}: {message}"
+
+
+def load_settings(config_file: Path | None = None) -> Settings:
+    """Build the settings or raise :class:`ConfigError` naming every bad key on one line."""
+    if config_file is None and os.environ.get("CST_CONFIG"):
+        config_file = Path(os.environ["CST_CONFIG"])
+    file_values: dict[str, Any] = {}
+    if config_file is not None:
+        file_values = _read_config_file(config_file)
+    else:
+        home = Path(os.environ["CST_HOME"]) if os.environ.get("CST_HOME") else default_home()
+        candidate = home / "config.toml"
+        if candidate.is_file():
+            file_values = _read_config_file(candidate)
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        details = "; ".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"invalid configuration: {details}") from None
