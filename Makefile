@@ -6,7 +6,17 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SOURCES := src tests bench
 
-.PHONY: install demo test pytest lint typecheck format bench clean
+.PHONY: help install demo test pytest lint typecheck format bench clean
+.DEFAULT_GOAL := help
+
+help:
+	@echo "make demo       scripted session on the simulated market (no network, no keys)"
+	@echo "make test       lint + typecheck + the whole test suite with coverage"
+	@echo "make lint       ruff check, ruff format --check, import contracts"
+	@echo "make typecheck  mypy --strict"
+	@echo "make format     apply ruff fixes and formatting"
+	@echo "make bench      benchmarks (results belong in docs/performance.md)"
+	@echo "make clean      remove .venv and generated reports"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

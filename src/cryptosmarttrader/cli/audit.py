@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from cryptosmarttrader.cli.context import CliContext
 from cryptosmarttrader.cli.render import console, print_json, verdict_text
@@ -23,10 +24,12 @@ def audit(
     if as_json:
         print_json([entry.to_dict() for entry in entries])
         return
-    table = Table(title=f"last {len(entries)} audit rows")
-    for column in ("time (UTC)", "kind", "client order id", "order", "verdict", "gate: code"):
+    table = Table(title=f"last {len(entries)} audit rows (UTC)")
+    for column in ("time", "kind", "client order id"):
         table.add_column(column, no_wrap=True)
-    table.add_column("message", min_width=40, ratio=1)
+    for column in ("order", "decision"):
+        table.add_column(column)
+    table.add_column("message", min_width=30, ratio=1)
     for entry in entries:
         qty = entry.requested_qty if entry.requested_qty is not None else entry.approved_qty
         order = " ".join(
@@ -38,14 +41,16 @@ def audit(
             )
             if part
         )
-        code = f"{entry.gate}: {entry.reason_code}" if entry.gate else entry.reason_code
+        decision = Text(entry.reason_code)
+        if entry.verdict:
+            gate = f" {entry.gate}:" if entry.gate else ""
+            decision = verdict_text(entry.verdict).append(f"{gate} {entry.reason_code}")
         table.add_row(
-            format_utc(entry.at),
+            format_utc(entry.at)[5:],
             entry.kind,
             entry.client_order_id or "-",
             order or "-",
-            verdict_text(entry.verdict) if entry.verdict else "-",
-            code,
+            decision,
             entry.message,
         )
     console().print(table)

@@ -15,7 +15,6 @@ from cryptosmarttrader.cli.render import (
     describe_intent,
     kill_switch_dict,
     print_json,
-    status_label,
     verdict_text,
 )
 from cryptosmarttrader.config.settings import default_home
@@ -95,7 +94,7 @@ def _render(report: DemoReport) -> None:
             verdict_text(decision.verdict.value),
             f"{decision.gate.value}: {code}" if decision.gate else code,
             f"{decision.requested_qty:g} -> {decision.approved_qty:g}",
-            status_label(step.result),
+            step.result.status_label,
         )
     out.print(table)
 

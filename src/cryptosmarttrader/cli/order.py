@@ -8,7 +8,7 @@ import time
 import typer
 
 from cryptosmarttrader.cli.context import CliContext
-from cryptosmarttrader.cli.errors import EXIT_FAILURE, EXIT_OK, UsageError
+from cryptosmarttrader.cli.errors import EXIT_FAILURE, EXIT_OK, CliError, UsageError
 from cryptosmarttrader.cli.parsing import (
     parse_order_type,
     parse_positive,
@@ -20,6 +20,7 @@ from cryptosmarttrader.cli.render import print_json, render_submit
 from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, OrderType, Side
 from cryptosmarttrader.domain.validation import validate_intent
 from cryptosmarttrader.exchanges.paper.market import SimulatedMarket
+from cryptosmarttrader.execution.gateway import OutcomeNotRecordedError
 
 MANUAL_STRATEGY = "manual"
 
@@ -92,7 +93,10 @@ def order(
         raise UsageError(invalid.message)
 
     with cli.open_system(market) as system:
-        result = system.gateway.submit(intent, dry_run=dry_run)
+        try:
+            result = system.gateway.submit(intent, dry_run=dry_run)
+        except OutcomeNotRecordedError as exc:
+            raise CliError(str(exc)) from None
     if as_json:
         print_json(result.to_dict())
     else:

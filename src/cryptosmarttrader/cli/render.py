@@ -28,7 +28,7 @@ def console() -> Console:
     """stdout console; when not a terminal, wide enough that tables stay readable in logs."""
     if sys.stdout.isatty():
         return Console()
-    return Console(width=int(os.environ.get("COLUMNS", "140")), color_system=None)
+    return Console(width=int(os.environ.get("COLUMNS", "160")), color_system=None)
 
 
 def error_console() -> Console:
@@ -62,12 +62,6 @@ def describe_intent(result: SubmitResult) -> str:
     return f"{result.side} {shown_qty} {result.symbol}{price} {result.order_type}{tif}"
 
 
-def status_label(result: SubmitResult) -> str:
-    if result.status is not None:
-        return result.status.value
-    return "DRY_RUN" if result.dry_run else "NOT_SENT"
-
-
 def render_submit(result: SubmitResult) -> None:
     decision = result.decision
     table = Table(show_header=False, box=None, pad_edge=False)
@@ -79,7 +73,7 @@ def render_submit(result: SubmitResult) -> None:
     table.add_row("reason", f"{decision.code.value}: {decision.message}")
     table.add_row("qty", f"{decision.requested_qty:g} -> {decision.approved_qty:g}")
     table.add_row("client order id", result.client_order_id)
-    status = status_label(result)
+    status = result.status_label
     if result.sent:
         status += f"  filled {result.filled_qty:g}"
         if result.avg_fill_price is not None:

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
 from cryptosmarttrader.domain.market import MarketSnapshot
-from cryptosmarttrader.domain.symbols import Instrument
 
 
 class MarketDataSource(Protocol):
     def snapshot(self, symbol: str) -> MarketSnapshot | None:
         """The latest snapshot of ``symbol``, or None when there is none."""
-
-
-class InstrumentCatalog(Protocol):
-    def instruments(self) -> Mapping[str, Instrument]:
-        """Every symbol the venue lists, with its trading rules."""
 
 
 class PriceHistory(Protocol):

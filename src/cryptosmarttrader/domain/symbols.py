@@ -10,8 +10,14 @@ from functools import cache
 
 SYMBOL_PATTERN = re.compile(r"^[A-Z0-9]{2,12}/[A-Z0-9]{2,12}$")
 
-# Relative tolerance for "is this float on the grid": binary floats cannot hold 0.001 exactly.
-_GRID_TOLERANCE = 1e-9
+# How far from a whole number of grid steps a float may land and still count as on it:
+# binary floats cannot hold 0.001 exactly, and value / step adds a few units in the last place.
+_GRID_ABS = 1e-9
+_GRID_REL = 2e-15  # about ten ULPs of the step count
+
+
+def _tolerance(units: float) -> float:
+    return _GRID_ABS + abs(units) * _GRID_REL
 
 
 def is_valid_symbol(symbol: object) -> bool:
@@ -36,20 +42,20 @@ def on_grid(value: float, step: float) -> bool:
     units = value / step
     if not math.isfinite(units):
         return False
-    return abs(units - round(units)) <= _GRID_TOLERANCE * max(1.0, abs(units))
+    return abs(units - round(units)) <= _tolerance(units)
 
 
 def floor_to_grid(value: float, step: float) -> float:
     """Largest multiple of ``step`` that is <= ``value`` (within float tolerance)."""
     units = value / step
-    whole = math.floor(units + _GRID_TOLERANCE * max(1.0, abs(units)))
+    whole = math.floor(units + _tolerance(units))
     return round(whole * step, _decimals(step))
 
 
 def ceil_to_grid(value: float, step: float) -> float:
     """Smallest multiple of ``step`` that is >= ``value`` (within float tolerance)."""
     units = value / step
-    whole = math.ceil(units - _GRID_TOLERANCE * max(1.0, abs(units)))
+    whole = math.ceil(units - _tolerance(units))
     return round(whole * step, _decimals(step))
 
 
@@ -76,6 +82,3 @@ class Instrument:
 
     def floor_price(self, price: float) -> float:
         return floor_to_grid(price, self.price_tick)
-
-    def ceil_price(self, price: float) -> float:
-        return ceil_to_grid(price, self.price_tick)

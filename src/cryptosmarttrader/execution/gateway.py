@@ -16,7 +16,6 @@ exactly what restart reconciliation needs to find the order on the venue without
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -95,12 +94,15 @@ class SubmitResult:
     def sent(self) -> bool:
         return self.status is not None
 
+    @property
+    def status_label(self) -> str:
+        """The order's state, or ``DRY_RUN`` / ``NOT_SENT`` when nothing went to the venue."""
+        if self.status is not None:
+            return self.status.value
+        return "DRY_RUN" if self.dry_run else "NOT_SENT"
+
     def to_dict(self) -> dict[str, Any]:
         decision = self.decision
-        if self.status is not None:
-            status = self.status.value
-        else:
-            status = "DRY_RUN" if self.dry_run else "NOT_SENT"
         return {
             "decision": decision.verdict.value,
             "gate": decision.gate.value if decision.gate else None,
@@ -114,7 +116,7 @@ class SubmitResult:
             "price": self.price,
             "requested_qty": decision.requested_qty,
             "qty": decision.approved_qty,
-            "status": status,
+            "status": self.status_label,
             "filled_qty": self.filled_qty,
             "avg_fill_price": self.avg_fill_price,
             "dry_run": self.dry_run,
@@ -125,13 +127,14 @@ class SubmitResult:
 
 
 def _usable(snapshot: MarketSnapshot | None) -> bool:
-    return (
-        snapshot is not None
-        and math.isfinite(snapshot.bid)
-        and math.isfinite(snapshot.ask)
-        and 0 < snapshot.bid < snapshot.ask
-        and math.isfinite(snapshot.exchange_ts)
-    )
+    """Good enough to mark a position with: the same test the data gate applies."""
+    return snapshot is not None and snapshot.defect is None
+
+
+def _save_account_if_changed(tx: StateTransaction, book: PortfolioBook, now: float) -> None:
+    if book.account_dirty:
+        tx.save_account(book.account_record(), now)
+        book.account_dirty = False
 
 
 def _clip(value: object, length: int) -> str | None:
@@ -228,7 +231,7 @@ class OrderGateway:
                 continue
             snapshot = self._fetch(symbol)
             if snapshot is None or not _usable(snapshot):
-                continue
+                continue  # unpriceable holdings stay out of equity: they cannot raise a limit
             positions[symbol] = Position(symbol, float(qty), snapshot.mid, 0.0)
             marks[symbol] = Mark(snapshot.mid, snapshot.exchange_ts)
         equity = cash + sum(p.qty * marks[s].price for s, p in positions.items())
@@ -386,7 +389,7 @@ class OrderGateway:
         transaction = self._store.read() if dry_run else self._store.write()
         with transaction as tx:
             book = self._sync_book(tx, now)
-            if snapshot is not None and _usable(snapshot) and snapshot.symbol == intent.symbol:
+            if _usable(snapshot) and snapshot is not None and snapshot.symbol == intent.symbol:
                 book.mark(snapshot.symbol, snapshot.mid, snapshot.exchange_ts)
             book.roll(now)
             kill_switch = tx.control.kill_switch
@@ -448,9 +451,7 @@ class OrderGateway:
                 )
             )
             book.slippage_spent_today += evaluation.est_slippage_quote
-        if book.account_dirty:
-            tx.save_account(book.account_record(), now)
-            book.account_dirty = False
+        _save_account_if_changed(tx, book, now)
 
     def _record_outcome(
         self, client_order_id: str, report: ExecutionReport | None, error: str | None
@@ -464,9 +465,7 @@ class OrderGateway:
                     if stored is None:
                         raise RuntimeError(f"order {client_order_id} vanished from the database")
                     update = apply_report(tx, book, stored, report, error=error, now=now)
-                    if book.account_dirty:
-                        tx.save_account(book.account_record(), now)
-                        book.account_dirty = False
+                    _save_account_if_changed(tx, book, now)
                     version = tx.control.state_version
                 self._known_version = version
                 return update

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptosmarttrader.config.limits import RiskLimits
 from cryptosmarttrader.domain.decisions import GateName, GateOutcome, reduce, reject
@@ -45,8 +45,8 @@ class RiskContext:
     """The symbol's worst-case position before this order."""
     kill_switch_trigger: str | None = None
     """Set by a gate whose threshold activates the kill switch."""
-    _worst_qty: float = math.nan
-    _worst_after: float = math.nan
+    _worst_qty: float = field(default=math.nan, init=False, repr=False)
+    _worst_after: float = field(default=math.nan, init=False, repr=False)
 
     @classmethod
     def build(
