@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptosmarttrader.domain.clock import Clock
 from cryptosmarttrader.domain.decisions import Decision
@@ -126,7 +126,7 @@ class SubmitResult:
         }
 
 
-def _usable(snapshot: MarketSnapshot | None) -> bool:
+def _usable(snapshot: MarketSnapshot | None) -> TypeGuard[MarketSnapshot]:
     """Good enough to mark a position with: the same test the data gate applies."""
     return snapshot is not None and snapshot.defect is None
 
@@ -230,8 +230,8 @@ class OrderGateway:
             if asset == self.quote or qty <= 0 or symbol not in self.instruments:
                 continue
             snapshot = self._fetch(symbol)
-            if snapshot is None or not _usable(snapshot):
-                continue  # unpriceable holdings stay out of equity: they cannot raise a limit
+            if not _usable(snapshot):
+                continue  # an asset that cannot be priced is left out of the account entirely
             positions[symbol] = Position(symbol, float(qty), snapshot.mid, 0.0)
             marks[symbol] = Mark(snapshot.mid, snapshot.exchange_ts)
         equity = cash + sum(p.qty * marks[s].price for s, p in positions.items())
@@ -265,7 +265,7 @@ class OrderGateway:
                 mark = book.marks.get(symbol)
                 if mark is None or now - mark.ts > max_age:
                     snapshot = self._fetch(symbol)
-                    if snapshot is not None and _usable(snapshot):
+                    if _usable(snapshot):
                         book.mark(symbol, snapshot.mid, snapshot.exchange_ts)
         return book
 
@@ -285,7 +285,7 @@ class OrderGateway:
             if symbol == order_symbol:
                 continue
             snapshot = self._fetch(symbol)
-            if snapshot is not None and _usable(snapshot):
+            if _usable(snapshot):
                 fresh.append(snapshot)
         if fresh:
             with self._lock:
@@ -389,7 +389,7 @@ class OrderGateway:
         transaction = self._store.read() if dry_run else self._store.write()
         with transaction as tx:
             book = self._sync_book(tx, now)
-            if _usable(snapshot) and snapshot is not None and snapshot.symbol == intent.symbol:
+            if _usable(snapshot) and snapshot.symbol == intent.symbol:
                 book.mark(snapshot.symbol, snapshot.mid, snapshot.exchange_ts)
             book.roll(now)
             kill_switch = tx.control.kill_switch
