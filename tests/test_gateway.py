@@ -343,12 +343,16 @@ def test_resting_orders_that_fill_later_are_recorded_by_sync(db_url: str, tmp_pa
         resting = system.gateway.submit(post_only_bid(system, "BTC/USDT", 0.002))
         assert resting.status is OrderStatus.OPEN
         clock.set(T0 + 60)
-        (update,) = system.gateway.sync_open_orders()
-        assert (update.client_order_id, update.status) == (
+        report = system.gateway.reconcile()
+        (change,) = report.changed
+        assert (change.client_order_id, change.before, change.after) == (
             resting.client_order_id,
-            OrderStatus.FILLED,
+            "OPEN",
+            "FILLED",
         )
-        assert system.gateway.sync_open_orders() == []
+        assert report.holdings == ()  # the fill moved the book exactly as it moved the venue
+        again = system.gateway.reconcile()
+        assert (again.changed, again.checked) == ((), 0)
         (position,) = rows(system.database, positions)
         assert position.qty == 0.002
         assert position.avg_price == resting.price

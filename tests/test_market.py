@@ -91,8 +91,8 @@ def test_shocks_move_prices_from_their_time_on() -> None:
         MARKET.price("ETH/USDT", T0 + 5) * 0.8
     )
     assert shocked.price("BTC/USDT", T0 + 5) == MARKET.price("BTC/USDT", T0 + 5)
-    low, high = shocked.price_range("ETH/USDT", T0 - 10, T0 + 10)
-    assert low < MARKET.price("ETH/USDT", T0) * 0.85 < high
+    window = shocked.prices("ETH/USDT", np.arange(T0 - 10, T0 + 11, dtype=np.float64))
+    assert window.min() < MARKET.price("ETH/USDT", T0) * 0.85 < window.max()
 
 
 def test_unknown_symbols_have_no_snapshot() -> None:

@@ -9,6 +9,7 @@ import pytest
 from cryptosmarttrader.domain.clock import ManualClock
 from cryptosmarttrader.domain.market import MarketSnapshot
 from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side, TimeInForce
+from cryptosmarttrader.domain.symbols import floor_to_grid
 from cryptosmarttrader.exchanges.paper.market import PriceShock, SimulatedMarket
 from cryptosmarttrader.exchanges.paper.venue import PaperVenue, VenueOrder
 from tests.factories import T0
@@ -145,3 +146,30 @@ def test_state_outlives_the_process_through_its_file(tmp_path: Path) -> None:
     assert resting.status is OrderStatus.OPEN
     duplicate = submit(again, "m", Side.BUY, 0.2, BOOK.ask, TimeInForce.IOC)
     assert duplicate.status is OrderStatus.REJECTED
+
+
+def test_large_resting_orders_fill_partially_second_by_second() -> None:
+    falling = SimulatedMarket(7, shocks=[PriceShock(T0 + 10, -0.01, "ETH/USDT")])
+    v, clock = venue(market=falling)
+    limit = floor_to_grid(BOOK.bid * 0.995, 0.01)  # reached only after the shock
+    order = submit(v, "big", Side.BUY, 2.0, limit, TimeInForce.GTC)
+    assert order.status is OrderStatus.OPEN
+    per_second = falling.trade_capacity_quote("ETH/USDT") / limit
+    clock.set(T0 + 10)  # the first second beyond the limit
+    first = v.order("big")
+    assert first is not None
+    assert first.status is OrderStatus.PARTIALLY_FILLED
+    assert first.filled_qty == pytest.approx(per_second, abs=0.0001)
+    assert len(first.fills) == 1
+    clock.set(T0 + 11)
+    second = v.order("big")
+    assert second is not None
+    assert second.filled_qty == pytest.approx(2 * per_second, abs=0.0002)
+    assert v.balances()["USDT"].locked > 0  # the unfilled rest stays locked
+    clock.set(T0 + 30)
+    done = v.order("big")
+    assert done is not None
+    assert (done.status, done.filled_qty, done.avg_price) == (OrderStatus.FILLED, 2.0, limit)
+    assert len({fill.trade_id for fill in done.fills}) == len(done.fills) > 2
+    assert v.balances()["USDT"].locked == pytest.approx(0.0)
+    assert v.balances()["ETH"].free == pytest.approx(2.0)

@@ -36,6 +36,10 @@ class ReasonCode(StrEnum):
     BROKER_REJECTED = "BROKER_REJECTED"
     ORDER_OUTCOME_UNKNOWN = "ORDER_OUTCOME_UNKNOWN"
     ORDER_ACCEPTED = "ORDER_ACCEPTED"
+    # Reconciliation
+    ORDER_NOT_ON_VENUE = "ORDER_NOT_ON_VENUE"
+    ORDER_IMPORTED = "ORDER_IMPORTED"
+    HOLDINGS_RESYNCED = "HOLDINGS_RESYNCED"
     KILL_SWITCH_ACTIVATED = "KILL_SWITCH_ACTIVATED"
     KILL_SWITCH_DEACTIVATED = "KILL_SWITCH_DEACTIVATED"
 
@@ -122,6 +126,18 @@ REASON_DESCRIPTIONS: dict[ReasonCode, str] = {
         "reconciliation resolves it by client order id. It is never blindly re-sent."
     ),
     ReasonCode.ORDER_ACCEPTED: "The venue accepted the order (open, partially or fully filled).",
+    ReasonCode.ORDER_NOT_ON_VENUE: (
+        "Reconciliation: the venue has no order with this client order id, and the order is "
+        "older than the broker's `absent_final_after_s`, so no request for it can still "
+        "arrive. The order is closed as REJECTED and its reservation released."
+    ),
+    ReasonCode.ORDER_IMPORTED: (
+        "Reconciliation found an open venue order carrying our client order id prefix that "
+        "the database did not know, and imported it (strategy `imported`)."
+    ),
+    ReasonCode.HOLDINGS_RESYNCED: (
+        "Reconciliation set a position or the cash balance to what the venue holds."
+    ),
     ReasonCode.KILL_SWITCH_ACTIVATED: "The kill switch was activated (by a person or a limit).",
     ReasonCode.KILL_SWITCH_DEACTIVATED: "The kill switch was deactivated.",
 }

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from cryptosmarttrader.domain.orders import OrderStatus
+from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side
 from cryptosmarttrader.domain.symbols import Instrument
 
 if TYPE_CHECKING:
@@ -21,6 +21,7 @@ class BrokerFill:
     fee: float
     fee_asset: str
     ts: float
+    maker: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +37,27 @@ class ExecutionReport:
     reason: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class VenueOpenOrder:
+    """An order open on the venue, as reconciliation sees it (to import what it lacks)."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType
+    qty: float
+    price: float | None
+    report: ExecutionReport
+
+
 class BrokerError(Exception):
     """A venue call failed; whether the order reached the venue is not known."""
 
 
 class Broker(Protocol):
     venue: str
+    absent_final_after_s: float
+    """How long after an order was written down a venue that does not know it never will:
+    no request for it can still arrive (send window + receive window + clock margin)."""
 
     def instruments(self) -> Mapping[str, Instrument]:
         """Every listed symbol with its price tick, quantity step and minimums."""
@@ -57,3 +73,9 @@ class Broker(Protocol):
 
     def cancel(self, symbol: str, client_order_id: str) -> ExecutionReport:
         """Cancel an open order by client order id."""
+
+    def open_orders(self) -> list[VenueOpenOrder]:
+        """Every order open on the venue, ours or not."""
+
+    def close(self) -> None:
+        """Release connections and threads."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cryptosmarttrader.domain.symbols import Instrument
-from cryptosmarttrader.exchanges.broker import ExecutionReport
+from cryptosmarttrader.exchanges.broker import ExecutionReport, VenueOpenOrder
 from cryptosmarttrader.exchanges.paper.venue import PaperVenue, VenueOrder
 from cryptosmarttrader.exchanges.placement import ApprovedOrder, require_approved
 
@@ -22,6 +22,9 @@ def _report(order: VenueOrder) -> ExecutionReport:
 
 class SimulatedBroker:
     venue = "paper"
+    # place() runs in-process and cannot leave a request behind; the margin covers another
+    # process between its database commit and its (instant) call into the shared venue.
+    absent_final_after_s = 5.0
 
     def __init__(self, paper_venue: PaperVenue) -> None:
         self._venue = paper_venue
@@ -54,3 +57,19 @@ class SimulatedBroker:
         if order is None:
             raise KeyError(f"unknown order {client_order_id}")
         return _report(order)
+
+    def open_orders(self) -> list[VenueOpenOrder]:
+        return [
+            VenueOpenOrder(
+                symbol=order.symbol,
+                side=order.side,
+                order_type=order.order_type,
+                qty=order.qty,
+                price=order.price,
+                report=_report(order),
+            )
+            for order in self._venue.open_orders()
+        ]
+
+    def close(self) -> None:
+        """Nothing to release: the venue lives in this process (or in its state file)."""

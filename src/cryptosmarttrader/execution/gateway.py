@@ -35,12 +35,14 @@ from cryptosmarttrader.domain.portfolio import (
     Position,
 )
 from cryptosmarttrader.domain.ports import MarketDataSource
+from cryptosmarttrader.domain.reason_codes import ReasonCode
 from cryptosmarttrader.domain.symbols import Instrument
-from cryptosmarttrader.exchanges.broker import Broker, ExecutionReport
+from cryptosmarttrader.exchanges.broker import Broker, ExecutionReport, VenueOpenOrder
 from cryptosmarttrader.exchanges.placement import ApprovedOrder, claim_issuer_seal
 from cryptosmarttrader.execution.evaluation import Evaluation, OrderEvaluator
 from cryptosmarttrader.execution.order_ledger import LedgerUpdate, apply_report
 from cryptosmarttrader.execution.policy import ExecutionPolicy
+from cryptosmarttrader.execution.reconciliation import Reconciler, ReconcileReport
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.risk.book import PortfolioBook, utc_day, utc_day_start
 from cryptosmarttrader.risk.guard import RiskGuard
@@ -50,11 +52,14 @@ from cryptosmarttrader.store.state_store import (
     OrderRecord,
     StateStore,
     StateTransaction,
+    StoredOrder,
 )
 
 _SEAL = claim_issuer_seal()
 
 DECISION_AUDIT_KIND = "DECISION"
+RECONCILE_AUDIT_KIND = "RECONCILE"
+IMPORTED_STRATEGY = "imported"
 RISK_ACTOR = "risk_guard"
 
 _log = get_logger("gateway")
@@ -175,50 +180,185 @@ class OrderGateway:
         self._lock = threading.Lock()
         self._book: PortfolioBook | None = None
         self._known_version: int | None = None
+        self._in_flight: set[str] = set()
+        self._in_flight_lock = threading.Lock()
+        self.last_reconcile: ReconcileReport | None = None
 
-    # --- start-up -----------------------------------------------------------------------
-    def start(self) -> None:
+    # --- start-up and reconciliation ----------------------------------------------------
+    def start(self) -> ReconcileReport:
         """Load the portfolio (creating the account from the venue's balances on first use),
-        then bring every open order up to date with the venue."""
+        then reconcile orders and holdings with the venue."""
         with self._lock, self._store.write() as tx:
             self._sync_book(tx, self._clock.now())
             version = tx.control.state_version
         self._known_version = version
-        self.sync_open_orders()
+        return self.reconcile()
 
-    def sync_open_orders(self) -> list[LedgerUpdate]:
-        """Ask the venue about every non-final order and record fills and state changes."""
-        with self._lock, self._store.read() as tx:
-            open_orders = tx.open_orders()
-        updates = []
-        for order in open_orders:
+    def reconcile(self, *, wait_s: float = 0.0) -> ReconcileReport:
+        """Resolve every non-final order with the venue, import our orders the database lacks,
+        re-sync positions and cash (see :mod:`execution.reconciliation`)."""
+        report = Reconciler(self, self._broker, self._clock).run(wait_s=wait_s)
+        self.last_reconcile = report
+        return report
+
+    # The reconciliation ledger (execution.reconciliation.Ledger) ----------------------
+    @property
+    def in_flight(self) -> frozenset[str]:
+        with self._in_flight_lock:
+            return frozenset(self._in_flight)
+
+    @property
+    def client_order_id_prefix(self) -> str:
+        return self._evaluator.policy.limits.client_order_id_prefix
+
+    def stored_open_orders(self) -> list[StoredOrder]:
+        with self._store.read() as tx:
+            return tx.open_orders()
+
+    def order_known(self, client_order_id: str) -> bool:
+        with self._store.read() as tx:
+            return tx.order_exists(client_order_id)
+
+    def apply_venue_report(self, client_order_id: str, report: ExecutionReport) -> LedgerUpdate:
+        update = self._record_outcome(client_order_id, report, None)
+        _log.info(
+            "order.reconciled",
+            client_order_id=client_order_id,
+            status=update.status.value,
+            filled_qty=update.filled_qty,
+        )
+        return update
+
+    def close_absent_order(self, client_order_id: str) -> LedgerUpdate:
+        report = ExecutionReport(
+            client_order_id=client_order_id,
+            status=OrderStatus.REJECTED,
+            exchange_order_id=None,
+            filled_qty=0.0,
+            avg_price=None,
+            reason="never reached the venue",
+        )
+        update = self._record_outcome(
+            client_order_id, report, None, code=ReasonCode.ORDER_NOT_ON_VENUE
+        )
+        _log.warning("order.not_on_venue", client_order_id=client_order_id)
+        return update
+
+    def import_venue_order(self, order: VenueOpenOrder) -> LedgerUpdate:
+        report = order.report
+        coid = report.client_order_id
+        with self._lock:
             try:
-                report = self._broker.fetch_order(order.symbol, order.client_order_id)
-            except Exception as exc:  # noqa: BLE001 - try again next time; nothing is guessed
-                _log.warning(
-                    "order.sync_failed",
-                    client_order_id=order.client_order_id,
-                    error=f"{type(exc).__name__}: {exc}",
-                )
-                continue
-            if report is None:
-                _log.warning(
-                    "order.unknown_to_venue",
-                    client_order_id=order.client_order_id,
-                    status=order.status.value,
-                )
-                continue
-            if report.status is order.status and report.filled_qty == order.filled_qty:
-                continue
-            update = self._record_outcome(order.client_order_id, report, None)
-            _log.info(
-                "order.synced",
-                client_order_id=order.client_order_id,
-                status=update.status.value,
-                filled_qty=update.filled_qty,
-            )
-            updates.append(update)
-        return updates
+                now = self._clock.now()
+                with self._store.write() as tx:
+                    book = self._sync_book(tx, now)
+                    reference = order.price or report.avg_price or 0.0
+                    tx.insert_order(
+                        OrderRecord(
+                            client_order_id=coid,
+                            venue=self.venue,
+                            symbol=order.symbol,
+                            side=order.side.value,
+                            order_type=order.order_type.value,
+                            time_in_force=TimeInForce.GTC.value,
+                            requested_qty=order.qty,
+                            qty=order.qty,
+                            price=order.price,
+                            status=OrderStatus.PENDING_SUBMIT.value,
+                            strategy=IMPORTED_STRATEGY,
+                            signal_id="",
+                            reduce_only=False,
+                            reference_price=reference,
+                            est_slippage_bps=0.0,
+                            est_slippage_quote=0.0,
+                            created_at=now,
+                        )
+                    )
+                    book.reserve(PendingOrder(coid, order.symbol, order.side, order.qty))
+                    stored = tx.get_order(coid)
+                    assert stored is not None
+                    update = apply_report(
+                        tx,
+                        book,
+                        stored,
+                        report,
+                        error=None,
+                        now=now,
+                        code=ReasonCode.ORDER_IMPORTED,
+                    )
+                    _save_account_if_changed(tx, book, now)
+                    version = tx.control.state_version
+                self._known_version = version
+            except BaseException:
+                self._known_version = None
+                raise
+        _log.warning("order.imported", client_order_id=coid, symbol=order.symbol)
+        return update
+
+    def resync_holdings(self) -> list[tuple[str, float, float]]:
+        """Set positions and cash to the venue's balances where they differ.
+
+        A held asset that cannot be priced raises: its risk must not be left uncounted.
+        """
+        balances = self._broker.balances()
+        prices: dict[str, float] = {}
+        with self._lock:
+            book = self._book
+            held = set() if book is None else set(book.positions)
+        candidates = held | {
+            f"{asset}/{self.quote}"
+            for asset, qty in balances.items()
+            if asset != self.quote and qty > 0 and f"{asset}/{self.quote}" in self.instruments
+        }
+        for symbol in sorted(candidates):
+            snapshot = self._fetch(symbol)
+            if _usable(snapshot):
+                prices[symbol] = snapshot.mid
+        changes: list[tuple[str, float, float]] = []
+        with self._lock:
+            try:
+                now = self._clock.now()
+                with self._store.write() as tx:
+                    book = self._sync_book(tx, now)
+                    for symbol in sorted(candidates):
+                        base = symbol.split("/")[0]
+                        ours = book.position(symbol).qty
+                        theirs = float(balances.get(base, 0.0))
+                        step = (
+                            self.instruments[symbol].qty_step if symbol in self.instruments else 0.0
+                        )
+                        if abs(theirs - ours) <= max(step / 2, 1e-12):
+                            continue
+                        mark = book.marks.get(symbol)
+                        price = prices.get(symbol) or (mark.price if mark else None)
+                        if price is None:
+                            raise RuntimeError(f"cannot price {symbol} to re-sync its holding")
+                        position = book.set_holding(symbol, theirs, price)
+                        tx.save_position(position, Mark(price, now), now)
+                        changes.append((base, ours, theirs))
+                    cash = float(balances.get(self.quote, 0.0))
+                    if abs(cash - book.cash) > max(1e-6, abs(cash) * 1e-9):
+                        changes.append((self.quote, book.cash, cash))
+                        book.set_cash(cash)
+                    for asset, before, after in changes:
+                        tx.insert_audit(
+                            AuditRecord(
+                                at=now,
+                                kind=RECONCILE_AUDIT_KIND,
+                                reason_code=ReasonCode.HOLDINGS_RESYNCED.value,
+                                message=f"{asset}: {before:.10g} -> {after:.10g} (venue balance)",
+                                details={"asset": asset, "before": before, "after": after},
+                            )
+                        )
+                    _save_account_if_changed(tx, book, now)
+                    version = tx.control.state_version
+                self._known_version = version
+            except BaseException:
+                self._known_version = None
+                raise
+        for asset, before, after in changes:
+            _log.warning("holdings.resynced", asset=asset, before=before, after=after)
+        return changes
 
     def _bootstrap(self, tx: StateTransaction, now: float) -> PortfolioRecord:
         balances = self._broker.balances()
@@ -336,12 +476,14 @@ class OrderGateway:
         )
         report: ExecutionReport | None
         error: str | None = None
+        with self._in_flight_lock:
+            self._in_flight.add(approved.client_order_id)
         try:
-            report = self._broker.place(approved)
-        except Exception as exc:  # noqa: BLE001 - the order may or may not be on the venue
-            report = None
-            error = f"{type(exc).__name__}: {exc}"
-        try:
+            try:
+                report = self._broker.place(approved)
+            except Exception as exc:  # noqa: BLE001 - the order may or may not be on the venue
+                report = None
+                error = f"{type(exc).__name__}: {exc}"
             update = self._record_outcome(evaluation.client_order_id, report, error)
         except Exception as exc:
             _log.critical(
@@ -354,6 +496,9 @@ class OrderGateway:
                 f"order {evaluation.client_order_id} was sent but its outcome could not be "
                 f"recorded ({type(exc).__name__}: {exc}); reconciliation will resolve it"
             ) from exc
+        finally:
+            with self._in_flight_lock:
+                self._in_flight.discard(approved.client_order_id)
         _log.info(
             "order.outcome",
             client_order_id=evaluation.client_order_id,
@@ -454,7 +599,12 @@ class OrderGateway:
         _save_account_if_changed(tx, book, now)
 
     def _record_outcome(
-        self, client_order_id: str, report: ExecutionReport | None, error: str | None
+        self,
+        client_order_id: str,
+        report: ExecutionReport | None,
+        error: str | None,
+        *,
+        code: ReasonCode | None = None,
     ) -> LedgerUpdate:
         with self._lock:
             try:
@@ -464,7 +614,7 @@ class OrderGateway:
                     stored = tx.get_order(client_order_id)
                     if stored is None:
                         raise RuntimeError(f"order {client_order_id} vanished from the database")
-                    update = apply_report(tx, book, stored, report, error=error, now=now)
+                    update = apply_report(tx, book, stored, report, error=error, now=now, code=code)
                     _save_account_if_changed(tx, book, now)
                     version = tx.control.state_version
                 self._known_version = version

@@ -45,8 +45,11 @@ def apply_report(
     *,
     error: str | None,
     now: float,
+    code: ReasonCode | None = None,
 ) -> LedgerUpdate:
-    """Record ``report`` (None: the outcome is unknown because of ``error``) for ``order``."""
+    """Record ``report`` (None: the outcome is unknown because of ``error``) for ``order``.
+
+    ``code`` overrides the audit row's reason code (reconciliation says why it acted)."""
     if report is None:
         status = OrderStatus.UNKNOWN
         check_transition(order.status, status)
@@ -130,11 +133,12 @@ def apply_report(
         last_error=report.reason,
         updated_at=now,
     )
-    code = (
-        ReasonCode.BROKER_REJECTED
-        if report.status is OrderStatus.REJECTED
-        else ReasonCode.ORDER_ACCEPTED
-    )
+    if code is None:
+        code = (
+            ReasonCode.BROKER_REJECTED
+            if report.status is OrderStatus.REJECTED
+            else ReasonCode.ORDER_ACCEPTED
+        )
     _audit(tx, order, report.status, code, report.reason, filled, now, report.avg_price)
     return LedgerUpdate(
         order.client_order_id,

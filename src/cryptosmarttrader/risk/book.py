@@ -176,6 +176,22 @@ class PortfolioBook:
         self.mark(symbol, price, ts)
         return updated
 
+    def set_holding(self, symbol: str, qty: float, price: float) -> Position:
+        """Overwrite a position's size with what the venue holds (reconciliation)."""
+        current = self.position(symbol)
+        avg = current.avg_price if current.qty != 0.0 and current.avg_price > 0 else price
+        updated = Position(symbol, qty, avg, current.realized_pnl)
+        if abs(qty) <= QTY_EPSILON:
+            self.positions.pop(symbol, None)
+        else:
+            self.positions[symbol] = updated
+        self.account_dirty = True
+        return updated
+
+    def set_cash(self, cash: float) -> None:
+        self.cash = cash
+        self.account_dirty = True
+
     def apply_fee_in_base(self, symbol: str, fee: float) -> Position:
         """A venue that charges the fee in the base asset delivers that much less of it."""
         current = self.position(symbol)

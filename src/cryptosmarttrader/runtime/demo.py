@@ -169,10 +169,10 @@ def run_demo(home: Path, on_step: Callable[[DemoStep], None] | None = None) -> D
         record("Operator deactivates the kill switch", note=kill_switch_note(state))
 
         clock.set(FIRST_DROP + 60)
-        synced = gateway.sync_open_orders()
+        synced = gateway.reconcile()
         record(
             "BTC, ETH and SOL drop 20%: the venue reports fills",
-            note="; ".join(f"{u.symbol} {u.status} {u.filled_qty:g}" for u in synced)
+            note="; ".join(f"{c.symbol} {c.after} {c.filled_qty:g}" for c in synced.changed)
             or "no resting order filled",
         )
         order("After the drop: buy more SOL", lambda: ioc("SOL/USDT", Side.BUY, 1.0), advance=0)

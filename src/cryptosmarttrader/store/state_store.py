@@ -97,6 +97,8 @@ class StoredOrder:
     fee: float
     exchange_order_id: str | None
     est_slippage_quote: float
+    created_at: float
+    updated_at: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +212,8 @@ class _Statements:
             o.fee,
             o.exchange_order_id,
             o.est_slippage_quote,
+            o.created_at,
+            o.updated_at,
         )
         self.get_order = _Compiled(
             select(*stored_columns).where(o.client_order_id == bindparam("coid")), dialect
@@ -312,6 +316,8 @@ def _stored_order(row: Sequence[Any]) -> StoredOrder:
         fee=row[8],
         exchange_order_id=row[9],
         est_slippage_quote=row[10],
+        created_at=row[11],
+        updated_at=row[12],
     )
 
 

@@ -24,6 +24,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -42,12 +43,12 @@ _ANCHOR_WINDOW_HOURS = 4096
 _HALF_LIFE_HOURS = 720.0
 _SEED_OFFSET = 1 << 24  # keeps generator seeds non-negative for times before EPOCH
 _JITTER_PERIOD = 64
-_MAX_RANGE_S = 7 * DAY
 
 _STREAM_ANCHOR = 1
 _STREAM_HOUR = 2
 _STREAM_DAY = 3
 _STREAM_JITTER = 4
+_CAPACITY_SHARE = 0.02
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,93 @@ DEFAULT_UNIVERSE: tuple[SimulatedAsset, ...] = (
     # A thin, wide market: sensible gates must refuse to trade it.
     SimulatedAsset("MEME/USDT", 0.012, 0.120, 0.40, 90.0, 40.0, 800, 4.0e5, 0.000001, 1.0),
 )
+
+
+class MarketModel(Protocol):
+    """What the paper venue and the paper exchange need from a market: a catalog, books and
+    the traded price at any second. :class:`SimulatedMarket` and the candle replay provide it."""
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+    @property
+    def quote(self) -> str: ...
+
+    def instruments(self) -> dict[str, Instrument]: ...
+
+    def snapshot(self, symbol: str, ts: float) -> MarketSnapshot | None: ...
+
+    def prices(self, symbol: str, timestamps: FloatArray) -> FloatArray: ...
+
+    def trade_capacity_quote(self, symbol: str) -> float: ...
+
+
+def asset_instrument(asset: SimulatedAsset) -> Instrument:
+    base, quote = split_symbol(asset.symbol)
+    return Instrument(
+        symbol=asset.symbol,
+        base=base,
+        quote=quote,
+        price_tick=asset.price_tick,
+        qty_step=asset.qty_step,
+        min_qty=asset.qty_step,
+        min_notional=asset.min_notional,
+    )
+
+
+def build_book(
+    asset: SimulatedAsset,
+    *,
+    raw: float,
+    spread_mult: float,
+    volume_24h_quote: float,
+    second: int,
+    phase: int,
+    book_levels: int,
+    depth_band_bps: float,
+    jitter: FloatArray | None,
+    source: str,
+) -> MarketSnapshot:
+    """The order book at ``second`` around the traded price ``raw``: the asset's spread (times
+    ``spread_mult``) and ``book_levels`` levels per side whose sizes grow away from the touch,
+    varied by ``jitter`` (cycled by ``phase``) when given."""
+    tick = asset.price_tick
+    step = asset.qty_step
+    half_spread = asset.spread_bps * spread_mult / 2.0 / 10_000.0
+    bid = floor_to_grid(raw * (1.0 - half_spread), tick)
+    ask = ceil_to_grid(raw * (1.0 + half_spread), tick)
+    if ask <= bid:
+        ask = ceil_to_grid(bid + tick, tick)
+    gap = max(tick, ceil_to_grid(raw * asset.level_gap_bps / 10_000.0, tick))
+    bids: list[BookLevel] = []
+    asks: list[BookLevel] = []
+    for k in range(book_levels):
+        size_quote = asset.level_quote * (1.0 + 0.15 * k)
+        bid_price = floor_to_grid(bid - k * gap, tick)
+        ask_price = ceil_to_grid(ask + k * gap, tick)
+        j_bid = 1.0 if jitter is None else float(jitter[0, (k + phase) % _JITTER_PERIOD])
+        j_ask = 1.0 if jitter is None else float(jitter[1, (k + phase) % _JITTER_PERIOD])
+        if bid_price > 0:
+            bid_qty = size_quote * j_bid / bid_price
+            bids.append((bid_price, max(step, floor_to_grid(bid_qty, step))))
+        ask_qty = size_quote * j_ask / ask_price
+        asks.append((ask_price, max(step, floor_to_grid(ask_qty, step))))
+    mid = (bid + ask) / 2.0
+    return MarketSnapshot(
+        symbol=asset.symbol,
+        bid=bid,
+        ask=ask,
+        last=floor_to_grid(raw, tick),
+        bid_depth_quote=depth_within(bids, mid, depth_band_bps),
+        ask_depth_quote=depth_within(asks, mid, depth_band_bps),
+        depth_band_bps=depth_band_bps,
+        volume_24h_quote=volume_24h_quote,
+        exchange_ts=float(second),
+        source=source,
+        bids=tuple(bids),
+        asks=tuple(asks),
+        completeness=1.0,
+    )
 
 
 class SimulatedMarket:
@@ -129,19 +217,7 @@ class SimulatedMarket:
         return tuple(asset.symbol for asset in self.assets)
 
     def instruments(self) -> dict[str, Instrument]:
-        result = {}
-        for asset in self.assets:
-            base, quote = split_symbol(asset.symbol)
-            result[asset.symbol] = Instrument(
-                symbol=asset.symbol,
-                base=base,
-                quote=quote,
-                price_tick=asset.price_tick,
-                qty_step=asset.qty_step,
-                min_qty=asset.qty_step,
-                min_notional=asset.min_notional,
-            )
-        return result
+        return {asset.symbol: asset_instrument(asset) for asset in self.assets}
 
     # --- random streams ----------------------------------------------------------------
     def _make_noise_block(self, block: int) -> FloatArray:
@@ -232,16 +308,6 @@ class SimulatedMarket:
         )
         return values
 
-    def price_range(self, symbol: str, start: float, end: float) -> tuple[float, float]:
-        """Lowest and highest traded price in [start, end] (at most the last 7 days of it)."""
-        start = max(start, end - _MAX_RANGE_S)
-        seconds = np.arange(math.floor(start), math.floor(end) + 1, dtype=np.float64)
-        if seconds.size == 0:
-            price = self.price(symbol, end)
-            return price, price
-        values = self.prices(symbol, seconds)
-        return float(values.min()), float(values.max())
-
     def closes(self, symbol: str, end_ts: float, count: int, interval_s: float) -> list[float]:
         timestamps = end_ts - interval_s * np.arange(count - 1, -1, -1, dtype=np.float64)
         return [float(v) for v in self.prices(symbol, timestamps)]
@@ -265,47 +331,29 @@ class SimulatedMarket:
 
     def _build_snapshot(self, i: int, second: int) -> MarketSnapshot:
         asset = self.assets[i]
-        tick = asset.price_tick
-        step = asset.qty_step
         relative = second - math.floor(EPOCH)
         hour, offset = divmod(relative, HOUR)
         _, spread_mult = self._hour(hour)
-        raw = self.price(asset.symbol, float(second))
-        half_spread = asset.spread_bps * float(spread_mult[i, offset]) / 2.0 / 10_000.0
-        bid = floor_to_grid(raw * (1.0 - half_spread), tick)
-        ask = ceil_to_grid(raw * (1.0 + half_spread), tick)
-        if ask <= bid:
-            ask = ceil_to_grid(bid + tick, tick)
-        gap = max(tick, ceil_to_grid(raw * asset.level_gap_bps / 10_000.0, tick))
-        jitter = self._jitter[i]
-        bids: list[BookLevel] = []
-        asks: list[BookLevel] = []
-        for k in range(self.book_levels):
-            size_quote = asset.level_quote * (1.0 + 0.15 * k)
-            bid_price = floor_to_grid(bid - k * gap, tick)
-            ask_price = ceil_to_grid(ask + k * gap, tick)
-            if bid_price > 0:
-                bid_qty = size_quote * jitter[0, (k + offset) % _JITTER_PERIOD] / bid_price
-                bids.append((bid_price, max(step, floor_to_grid(bid_qty, step))))
-            ask_qty = size_quote * jitter[1, (k + offset) % _JITTER_PERIOD] / ask_price
-            asks.append((ask_price, max(step, floor_to_grid(ask_qty, step))))
-        mid = (bid + ask) / 2.0
-        volume = asset.volume_24h_quote * float(self._day_volume(relative // DAY)[i])
-        return MarketSnapshot(
-            symbol=asset.symbol,
-            bid=bid,
-            ask=ask,
-            last=floor_to_grid(raw, tick),
-            bid_depth_quote=depth_within(bids, mid, self.depth_band_bps),
-            ask_depth_quote=depth_within(asks, mid, self.depth_band_bps),
+        return build_book(
+            asset,
+            raw=self.price(asset.symbol, float(second)),
+            spread_mult=float(spread_mult[i, offset]),
+            volume_24h_quote=asset.volume_24h_quote * float(self._day_volume(relative // DAY)[i]),
+            second=second,
+            phase=offset,
+            book_levels=self.book_levels,
             depth_band_bps=self.depth_band_bps,
-            volume_24h_quote=volume,
-            exchange_ts=float(second),
+            jitter=self._jitter[i],
             source="simulated",
-            bids=tuple(bids),
-            asks=tuple(asks),
-            completeness=1.0,
         )
+
+    def trade_capacity_quote(self, symbol: str) -> float:
+        """Quote value that trades per second at a price the market moves through.
+
+        A resting order fills by at most this much for each second the price spends beyond
+        its limit, so large orders fill partially over several seconds.
+        """
+        return self.assets[self._asset_index(symbol)].level_quote * _CAPACITY_SHARE
 
     @property
     def quote(self) -> str:

@@ -15,20 +15,37 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import json
+import math
 import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from cryptosmarttrader.domain.clock import Clock
 from cryptosmarttrader.domain.market import BookLevel, MarketSnapshot
 from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side, TimeInForce
 from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.exchanges.broker import BrokerFill
-from cryptosmarttrader.exchanges.paper.market import SimulatedMarket
+from cryptosmarttrader.exchanges.paper.market import MarketModel
+
+_MAX_LOOKBACK_S = 7 * 86_400.0
+
+
+class Rejection(StrEnum):
+    """Why the venue refused an order (the paper exchange maps each to an API error)."""
+
+    DUPLICATE = "duplicate"
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    FILTER = "filter"
+    NO_MARKET = "no_market"
+    WOULD_TAKE = "would_take"
+    INSUFFICIENT_BALANCE = "insufficient_balance"
 
 
 @dataclass
@@ -55,6 +72,7 @@ class VenueOrder:
     fee: float = 0.0
     locked: float = 0.0
     reason: str | None = None
+    rejection: Rejection | None = None
     fills: list[BrokerFill] = field(default_factory=list)
 
     @property
@@ -80,7 +98,7 @@ class _State:
 class PaperVenue:
     def __init__(
         self,
-        market: SimulatedMarket,
+        market: MarketModel,
         clock: Clock,
         *,
         initial_balances: dict[str, float] | None = None,
@@ -176,9 +194,12 @@ class PaperVenue:
                 checked_ts=now,
             )
             if existing is not None:
-                return _rejected(order, "duplicate client order id")
-            state.next_order_id += 1
+                _reject(order, Rejection.DUPLICATE, "duplicate client order id")
+                return order
             self._accept(state, order, now)
+            if order.status is OrderStatus.REJECTED:
+                return order  # as on a real exchange, a rejected order leaves no trace
+            state.next_order_id += 1
             state.orders[client_order_id] = order
             return dataclasses.replace(order, fills=list(order.fills))
 
@@ -186,6 +207,21 @@ class PaperVenue:
         with self._session() as state:
             order = state.orders.get(client_order_id)
             return None if order is None else dataclasses.replace(order, fills=list(order.fills))
+
+    def order_by_exchange_id(self, exchange_order_id: str) -> VenueOrder | None:
+        with self._session() as state:
+            for order in state.orders.values():
+                if order.exchange_order_id == exchange_order_id:
+                    return dataclasses.replace(order, fills=list(order.fills))
+            return None
+
+    def all_orders(self) -> list[VenueOrder]:
+        """Every order the venue kept (rejected ones leave no trace), oldest first."""
+        with self._session() as state:
+            return [
+                dataclasses.replace(order, fills=list(order.fills))
+                for order in sorted(state.orders.values(), key=lambda o: int(o.exchange_order_id))
+            ]
 
     def cancel(self, client_order_id: str) -> VenueOrder | None:
         with self._session() as state:
@@ -215,20 +251,20 @@ class PaperVenue:
     def _accept(self, state: _State, order: VenueOrder, now: float) -> None:
         instrument = self._instruments.get(order.symbol)
         if instrument is None:
-            _reject(order, f"unknown symbol {order.symbol}")
+            _reject(order, Rejection.UNKNOWN_SYMBOL, f"unknown symbol {order.symbol}")
             return
         problem = _filter_problem(order, instrument)
         if problem is not None:
-            _reject(order, problem)
+            _reject(order, Rejection.FILTER, problem)
             return
         snapshot = self.market.snapshot(order.symbol, now)
         if snapshot is None:
-            _reject(order, "no market")
+            _reject(order, Rejection.NO_MARKET, "no market")
             return
         takeable = _takeable_levels(order, snapshot)
         crosses = bool(takeable) if order.order_type is OrderType.LIMIT else True
         if order.time_in_force is TimeInForce.POST_ONLY and crosses:
-            _reject(order, "order would immediately match and take")
+            _reject(order, Rejection.WOULD_TAKE, "order would immediately match and take")
             return
         if order.time_in_force is TimeInForce.FOK and _available(takeable) < order.qty:
             order.status = OrderStatus.EXPIRED
@@ -236,7 +272,7 @@ class PaperVenue:
             return
         problem = self._funds_problem(state, order, instrument, takeable)
         if problem is not None:
-            _reject(order, problem)
+            _reject(order, Rejection.INSUFFICIENT_BALANCE, problem)
             return
         self._take(state, order, instrument, takeable, now)
         if order.remaining <= 0:
@@ -344,47 +380,55 @@ class PaperVenue:
         order.fee += fee
         order.fills.append(
             BrokerFill(
-                trade_id=f"T{state.next_trade_id}",
+                trade_id=str(state.next_trade_id),
                 qty=qty,
                 price=price,
                 fee=fee,
                 fee_asset=instrument.quote,
                 ts=now,
+                maker=from_locked,
             )
         )
         state.next_trade_id += 1
 
     def _sync(self, state: _State) -> None:
-        """Fill resting orders the simulated price has traded through since last checked."""
+        """Fill resting orders the traded price has moved through since they were last checked.
+
+        Each second the price spends beyond an order's limit fills it by at most the market's
+        per-second trade capacity, so large orders fill partially, at their limit price.
+        """
         now = self.clock.now()
         if now < state.synced_at + 1.0:
             return  # prices move once a second: one pass per second sees every move
         state.synced_at = now
-        for coid in list(state.resting):
+        for coid in sorted(state.resting, key=lambda c: int(state.orders[c].exchange_order_id)):
             order = state.orders[coid]
-            if now < order.checked_ts + 1.0:
+            first = max(order.checked_ts + 1.0, now - _MAX_LOOKBACK_S)
+            if now < first:
                 continue
             assert order.price is not None
-            low, high = self.market.price_range(order.symbol, order.checked_ts + 1.0, now)
+            seconds = np.arange(math.floor(first), math.floor(now) + 1, dtype=np.float64)
+            traded = self.market.prices(order.symbol, seconds)
+            beyond = traded < order.price if order.side is Side.BUY else traded > order.price
+            through = int(np.count_nonzero(beyond))
             order.checked_ts = now
-            traded_through = low < order.price if order.side is Side.BUY else high > order.price
-            if traded_through:
-                instrument = self._instruments[order.symbol]
-                self._fill(
-                    state, order, instrument, order.remaining, order.price, now, from_locked=True
-                )
-                order.status = OrderStatus.FILLED
-                self._release(state, order)
-                state.resting.discard(coid)
+            if through == 0:
+                continue
+            instrument = self._instruments[order.symbol]
+            capacity = through * self.market.trade_capacity_quote(order.symbol) / order.price
+            qty = min(order.remaining, max(instrument.qty_step, instrument.floor_qty(capacity)))
+            self._fill(state, order, instrument, qty, order.price, now, from_locked=True)
+            if order.remaining > 0:
+                order.status = OrderStatus.PARTIALLY_FILLED
+                continue
+            order.status = OrderStatus.FILLED
+            self._release(state, order)
+            state.resting.discard(coid)
 
 
-def _rejected(order: VenueOrder, reason: str) -> VenueOrder:
-    _reject(order, reason)
-    return order
-
-
-def _reject(order: VenueOrder, reason: str) -> None:
+def _reject(order: VenueOrder, kind: Rejection, reason: str) -> None:
     order.status = OrderStatus.REJECTED
+    order.rejection = kind
     order.reason = reason
 
 
@@ -441,6 +485,7 @@ def _decode_state(data: dict[str, Any]) -> _State:
         raw["order_type"] = OrderType(raw["order_type"])
         raw["time_in_force"] = TimeInForce(raw["time_in_force"])
         raw["status"] = OrderStatus(raw["status"])
+        raw["rejection"] = None
         raw["fills"] = [BrokerFill(**fill) for fill in raw["fills"]]
         order = VenueOrder(**raw)
         orders[order.client_order_id] = order

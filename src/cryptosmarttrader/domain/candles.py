@@ -1,0 +1,110 @@
+"""Candles (OHLCV) and the CSV format the project reads them from.
+
+The CSV format is ``timestamp_ms,open,high,low,close,volume`` with a header line; the
+timestamp is the candle's open time in UTC epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+CSV_HEADER = ("timestamp_ms", "open", "high", "low", "close", "volume")
+
+TIMEFRAME_SECONDS = {
+    "1m": 60,
+    "3m": 180,
+    "5m": 300,
+    "15m": 900,
+    "30m": 1800,
+    "1h": 3600,
+    "2h": 7200,
+    "4h": 14_400,
+    "6h": 21_600,
+    "8h": 28_800,
+    "12h": 43_200,
+    "1d": 86_400,
+    "3d": 259_200,
+    "1w": 604_800,
+}
+
+_FILE_NAME = re.compile(r"^(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)-(?P<timeframe>\w+)\.csv$")
+
+
+class CandleFormatError(ValueError):
+    """A candle file that does not hold what the format promises."""
+
+
+@dataclass(frozen=True)
+class CandleSeries:
+    """Candles of one symbol at one interval, sorted by open time, in parallel arrays."""
+
+    symbol: str
+    interval_s: int
+    open_ts: npt.NDArray[np.float64]
+    open: npt.NDArray[np.float64]
+    high: npt.NDArray[np.float64]
+    low: npt.NDArray[np.float64]
+    close: npt.NDArray[np.float64]
+    volume: npt.NDArray[np.float64]
+
+    def __len__(self) -> int:
+        return int(self.open_ts.size)
+
+
+def parse_file_name(name: str) -> tuple[str, str] | None:
+    """``BTC_USDT-5m.csv`` -> (``BTC/USDT``, ``5m``); None when the name says neither."""
+    match = _FILE_NAME.match(name)
+    if match is None:
+        return None
+    return f"{match['base']}/{match['quote']}", match["timeframe"]
+
+
+def parse_candle_csv(lines: Iterable[str], *, symbol: str, interval_s: int) -> CandleSeries:
+    """Parse the CSV text; any malformed, non-finite, non-positive, inconsistent or unsorted
+    row is an error naming its line, never skipped."""
+    rows: list[tuple[float, ...]] = []
+    iterator = iter(lines)
+    header = next(iterator, "").strip()
+    if tuple(part.strip() for part in header.split(",")) != CSV_HEADER:
+        raise CandleFormatError(f"line 1: expected header {','.join(CSV_HEADER)!r}, got {header!r}")
+    previous = -math.inf
+    for number, line in enumerate(iterator, start=2):
+        text = line.strip()
+        if not text:
+            continue
+        parts = text.split(",")
+        if len(parts) != len(CSV_HEADER):
+            raise CandleFormatError(f"line {number}: expected 6 fields, got {len(parts)}")
+        try:
+            ts, o, h, low, c, v = (float(part) for part in parts)
+        except ValueError:
+            raise CandleFormatError(f"line {number}: not a number in {text!r}") from None
+        if not all(math.isfinite(x) for x in (ts, o, h, low, c, v)):
+            raise CandleFormatError(f"line {number}: non-finite value in {text!r}")
+        if min(o, h, low, c) <= 0 or v < 0:
+            raise CandleFormatError(f"line {number}: non-positive price or negative volume")
+        if not (low <= min(o, c) and h >= max(o, c)):
+            raise CandleFormatError(f"line {number}: high/low do not bound open/close")
+        if ts <= previous:
+            raise CandleFormatError(f"line {number}: timestamp not after the previous row")
+        previous = ts
+        rows.append((ts / 1000.0, o, h, low, c, v))
+    if not rows:
+        raise CandleFormatError("no candles in the file")
+    data = np.array(rows, dtype=np.float64)
+    return CandleSeries(
+        symbol=symbol,
+        interval_s=interval_s,
+        open_ts=data[:, 0],
+        open=data[:, 1],
+        high=data[:, 2],
+        low=data[:, 3],
+        close=data[:, 4],
+        volume=data[:, 5],
+    )

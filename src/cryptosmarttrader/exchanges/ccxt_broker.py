@@ -1,0 +1,476 @@
+"""A broker on ``ccxt.async_support``: the paper exchange, Binance and Kraken with one code path.
+
+The gateway is synchronous; this broker owns an event loop on a background thread and one
+pooled ccxt client on it, and runs each call there with a hard deadline.
+
+Placing an order never re-sends blindly. The client order id goes with every create; when a
+create fails in a way that leaves its outcome open (timeout, dropped connection, 5xx, a body
+that is not JSON) the order is looked up by that id, and only a confirmed absence allows
+another attempt, with the same id, so the venue's uniqueness check stops any double. A
+refusal the venue guarantees it did not process (429/418 rate limits, a stale timestamp) is
+retried after backoff without a lookup; a rejection (bad order, no funds) is final.
+
+Every create is signed with a receive window (Binance ``recvWindow``, Kraken ``deadline``)
+and no attempt starts after ``send_window_s``: a request that is still somewhere on the wire
+is refused by the venue once its window is over. So an order that the venue does not know
+``absent_final_after_s`` after it was written down will never arrive, which is what lets
+reconciliation resolve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import ccxt.async_support as ccxt_async
+from ccxt.base import errors as ccxt_errors
+from tenacity import (
+    AsyncRetrying,
+    RetryError,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side, TimeInForce
+from cryptosmarttrader.domain.symbols import Instrument, is_valid_symbol
+from cryptosmarttrader.exchanges.broker import (
+    BrokerError,
+    BrokerFill,
+    ExecutionReport,
+    VenueOpenOrder,
+)
+from cryptosmarttrader.exchanges.placement import ApprovedOrder, require_approved
+from cryptosmarttrader.observability.logging import get_logger
+
+T = TypeVar("T")
+
+SUPPORTED_EXCHANGES = ("binance", "kraken")
+
+_log = get_logger("ccxt_broker")
+
+# A create that failed with one of these was refused before the venue processed it.
+_REFUSED = (ccxt_errors.DDoSProtection, ccxt_errors.InvalidNonce)
+# A create that failed with one of these was processed and rejected: final.
+_REJECTED = (
+    ccxt_errors.InvalidOrder,
+    ccxt_errors.InsufficientFunds,
+    ccxt_errors.BadRequest,
+    ccxt_errors.AuthenticationError,
+    ccxt_errors.OperationRejected,
+    ccxt_errors.ArgumentsRequired,
+    ccxt_errors.NotSupported,
+)
+
+_STATUS = {
+    "closed": OrderStatus.FILLED,
+    "canceled": OrderStatus.CANCELED,
+    "cancelled": OrderStatus.CANCELED,
+    "expired": OrderStatus.EXPIRED,
+    "rejected": OrderStatus.REJECTED,
+}
+
+
+@dataclass(frozen=True)
+class CcxtVenueConfig:
+    exchange_id: str
+    """The ccxt exchange class: ``binance`` (also for the paper exchange) or ``kraken``."""
+    venue: str
+    """The name orders and fills are recorded under: ``paper-exchange``, ``binance``, …"""
+    api_key: str | None = None
+    api_secret: str | None = None
+    base_url: str | None = None
+    """Where the REST API lives instead of the venue's own URL (the paper exchange)."""
+    timeout_s: float = 10.0
+    create_attempts: int = 3
+    lookup_attempts: int = 3
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 5.0
+    recv_window_s: float = 5.0
+    send_window_s: float = 20.0
+    clock_margin_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if self.exchange_id not in SUPPORTED_EXCHANGES:
+            raise ValueError(
+                f"unsupported exchange {self.exchange_id!r}; supported: {SUPPORTED_EXCHANGES}"
+            )
+        if not 0 < self.timeout_s <= 300:
+            raise ValueError("timeout_s must be in (0, 300]")
+        if self.create_attempts < 1 or self.lookup_attempts < 1:
+            raise ValueError("attempts must be at least 1")
+
+    def __repr__(self) -> str:  # never show the key or secret
+        return f"CcxtVenueConfig({self.exchange_id!r}, venue={self.venue!r}, url={self.base_url!r})"
+
+
+class _AbsentError(Exception):
+    """The create failed and the venue confirmed it has no such order: try again."""
+
+
+class _RefusedError(Exception):
+    """The venue refused the create without processing it (rate limit, stale timestamp)."""
+
+
+class LoopThread:
+    """An asyncio event loop on a daemon thread; ``run`` executes a coroutine there."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout=timeout_s)
+        except TimeoutError:
+            future.cancel()
+            raise
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        if not self._thread.is_alive():
+            self.loop.close()
+
+
+def _num(value: object) -> float:
+    return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
+
+
+class CcxtBroker:
+    def __init__(self, config: CcxtVenueConfig) -> None:
+        self.config = config
+        self.venue = config.venue
+        self.absent_final_after_s = (
+            config.send_window_s + config.recv_window_s + config.clock_margin_s
+        )
+        self._loop = LoopThread(f"ccxt-{config.venue}")
+        self._exchange: Any = self._loop.run(self._create_client(), 30)
+        self._instruments: dict[str, Instrument] | None = None
+
+    async def _create_client(self) -> Any:
+        cfg = self.config
+        options: dict[str, Any] = {}
+        if cfg.exchange_id == "binance":
+            options = {
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+                "recvWindow": int(cfg.recv_window_s * 1000),
+                "defaultType": "spot",
+            }
+        params: dict[str, Any] = {
+            "timeout": int(cfg.timeout_s * 1000),
+            "enableRateLimit": True,
+            "options": options,
+        }
+        if cfg.api_key:
+            params["apiKey"] = cfg.api_key
+        if cfg.api_secret:
+            params["secret"] = cfg.api_secret
+        exchange = getattr(ccxt_async, cfg.exchange_id)(params)
+        if cfg.base_url:
+            root = cfg.base_url.rstrip("/")
+            exchange.urls["api"]["public"] = f"{root}/api/v3"
+            exchange.urls["api"]["private"] = f"{root}/api/v3"
+        return exchange
+
+    # --- plumbing -----------------------------------------------------------------------
+    def _budget_s(self) -> float:
+        cfg = self.config
+        per_call = cfg.timeout_s + cfg.backoff_max_s
+        return cfg.send_window_s + per_call * (cfg.lookup_attempts + 2) + 30
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        try:
+            return self._loop.run(coro, self._budget_s())
+        except TimeoutError as exc:
+            raise BrokerError(f"{self.venue}: no answer within {self._budget_s():.0f} s") from exc
+
+    async def _with_retries(self, call: Callable[[], Awaitable[T]], what: str) -> T:
+        """A read-only call, retried on transient failures; BrokerError when it cannot tell."""
+        cfg = self.config
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(cfg.lookup_attempts),
+                wait=wait_exponential_jitter(initial=cfg.backoff_initial_s, max=cfg.backoff_max_s),
+                retry=retry_if_exception_type(
+                    (ccxt_errors.OperationFailed, ccxt_errors.ExchangeNotAvailable)
+                ),
+                reraise=True,
+            ):
+                with attempt:
+                    return await call()
+        except ccxt_errors.BaseError as exc:
+            raise BrokerError(f"{self.venue}: {what} failed: {_describe(exc)}") from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        try:
+            self._loop.run(self._exchange.close(), 30)
+        finally:
+            self._loop.stop()
+
+    # --- catalog and account ------------------------------------------------------------
+    def instruments(self) -> dict[str, Instrument]:
+        if self._instruments is None:
+            markets = self._run(self._with_retries(self._exchange.load_markets, "load markets"))
+            self._instruments = _instruments_from(markets)
+        return dict(self._instruments)
+
+    def balances(self) -> dict[str, float]:
+        raw = self._run(self._with_retries(self._exchange.fetch_balance, "fetch balance"))
+        totals = raw.get("total") or {}
+        return {str(asset): _num(qty) for asset, qty in totals.items() if _num(qty) > 0}
+
+    # --- orders -------------------------------------------------------------------------
+    def place(self, order: ApprovedOrder) -> ExecutionReport:
+        approved = require_approved(order)
+        return self._run(self._place(approved))
+
+    def fetch_order(self, symbol: str, client_order_id: str) -> ExecutionReport | None:
+        return self._run(self._lookup(symbol, client_order_id))
+
+    def cancel(self, symbol: str, client_order_id: str) -> ExecutionReport:
+        return self._run(self._cancel(symbol, client_order_id))
+
+    def open_orders(self) -> list[VenueOpenOrder]:
+        return self._run(self._open_orders())
+
+    async def _place(self, order: ApprovedOrder) -> ExecutionReport:
+        cfg = self.config
+        started = time.monotonic()
+        last_error = "no attempt made"
+        try:
+            async for attempt in AsyncRetrying(
+                stop=stop_after_attempt(cfg.create_attempts),
+                wait=wait_exponential_jitter(initial=cfg.backoff_initial_s, max=cfg.backoff_max_s),
+                retry=retry_if_exception_type((_AbsentError, _RefusedError)),
+            ):
+                with attempt:
+                    if time.monotonic() - started > cfg.send_window_s:
+                        raise BrokerError(
+                            f"{self.venue}: order {order.client_order_id} not confirmed within "
+                            f"the {cfg.send_window_s:g} s send window ({last_error})"
+                        )
+                    return await self._create_once(order)
+        except RetryError as exc:
+            cause = exc.last_attempt.exception()
+            last_error = _describe(cause) if cause is not None else last_error
+            if isinstance(cause, _RefusedError):
+                # Every attempt was refused unprocessed: the order certainly is not there.
+                return _rejected(
+                    order.client_order_id, f"venue refused every attempt: {last_error}"
+                )
+            raise BrokerError(
+                f"{self.venue}: order {order.client_order_id} outcome unknown after "
+                f"{cfg.create_attempts} attempts ({last_error})"
+            ) from exc
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _create_once(self, order: ApprovedOrder) -> ExecutionReport:
+        params: dict[str, Any] = {"clientOrderId": order.client_order_id}
+        order_type = "market" if order.order_type is OrderType.MARKET else "limit"
+        if order.order_type is OrderType.LIMIT:
+            if order.time_in_force is TimeInForce.POST_ONLY:
+                params["postOnly"] = True
+            elif order.time_in_force is not TimeInForce.GTC:
+                params["timeInForce"] = order.time_in_force.value
+        if order.reduce_only and self.config.exchange_id == "kraken":
+            params["reduceOnly"] = True
+        if self.config.exchange_id == "kraken":
+            deadline = datetime.now(UTC).timestamp() + max(self.config.recv_window_s, 2.5)
+            params["deadline"] = datetime.fromtimestamp(deadline, UTC).isoformat()
+        try:
+            raw = await self._exchange.create_order(
+                order.symbol, order_type, order.side.value, order.qty, order.price, params
+            )
+        except _REFUSED as exc:
+            _log.warning(
+                "broker.create_refused", client_order_id=order.client_order_id, error=_describe(exc)
+            )
+            raise _RefusedError(_describe(exc)) from exc
+        except _REJECTED as exc:
+            if _is_duplicate(exc):
+                found = await self._lookup(order.symbol, order.client_order_id)
+                if found is not None:
+                    return found
+                raise BrokerError(
+                    f"{self.venue}: duplicate client order id {order.client_order_id} but no "
+                    "such order on lookup"
+                ) from exc
+            return _rejected(order.client_order_id, _describe(exc))
+        except ccxt_errors.BaseError as exc:
+            _log.warning(
+                "broker.create_unresolved",
+                client_order_id=order.client_order_id,
+                error=_describe(exc),
+            )
+            found = await self._lookup(order.symbol, order.client_order_id)
+            if found is not None:
+                return found
+            raise _AbsentError(_describe(exc)) from exc
+        return await self._report(raw, order.symbol)
+
+    async def _lookup(self, symbol: str, client_order_id: str) -> ExecutionReport | None:
+        """The venue's order with this client id; None only when the venue says it has none."""
+        exchange = self._exchange
+
+        async def find() -> dict[str, Any] | None:
+            if self.config.exchange_id == "kraken":
+                for fetch in (exchange.fetch_open_orders, exchange.fetch_closed_orders):
+                    found = await fetch(None, None, None, {"clientOrderId": client_order_id})
+                    if found:
+                        return dict(found[0])
+                return None
+            try:
+                return dict(
+                    await exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
+                )
+            except ccxt_errors.OrderNotFound:
+                return None
+
+        raw = await self._with_retries(find, f"look up {client_order_id}")
+        if raw is None:
+            return None
+        return await self._report(raw, symbol)
+
+    async def _cancel(self, symbol: str, client_order_id: str) -> ExecutionReport:
+        try:
+            raw = await self._exchange.cancel_order(
+                None, symbol, {"clientOrderId": client_order_id}
+            )
+        except ccxt_errors.OrderNotFound:
+            found = await self._lookup(symbol, client_order_id)
+            if found is None:
+                raise KeyError(f"unknown order {client_order_id}") from None
+            return found  # already final: nothing left to cancel
+        except ccxt_errors.BaseError as exc:
+            raise BrokerError(
+                f"{self.venue}: cancel {client_order_id} failed: {_describe(exc)}"
+            ) from exc
+        report = await self._report(raw, symbol)
+        if report.status.is_final:
+            return report
+        # Some venues answer a cancel before it took effect: ask again for the final state.
+        found = await self._lookup(symbol, client_order_id)
+        return found if found is not None else report
+
+    async def _open_orders(self) -> list[VenueOpenOrder]:
+        raw_orders = await self._with_retries(
+            lambda: self._exchange.fetch_open_orders(), "fetch open orders"
+        )
+        result = []
+        for raw in raw_orders:
+            symbol = str(raw.get("symbol"))
+            if not raw.get("clientOrderId") or not is_valid_symbol(symbol):
+                continue
+            report = await self._report(dict(raw), symbol)
+            price = raw.get("price")
+            result.append(
+                VenueOpenOrder(
+                    symbol=symbol,
+                    side=Side.BUY if raw.get("side") == "buy" else Side.SELL,
+                    order_type=OrderType.MARKET if raw.get("type") == "market" else OrderType.LIMIT,
+                    qty=_num(raw.get("amount")),
+                    price=float(price) if isinstance(price, int | float) and price > 0 else None,
+                    report=report,
+                )
+            )
+        return result
+
+    async def _report(self, raw: Mapping[str, Any], symbol: str) -> ExecutionReport:
+        filled = _num(raw.get("filled"))
+        fills: tuple[BrokerFill, ...] = ()
+        if filled > 0:
+            fills = await self._fills(raw, symbol)
+        status_text = str(raw.get("status") or "")
+        status = _STATUS.get(status_text)
+        if status is None:  # open, canceling, or not said: still live
+            status = OrderStatus.PARTIALLY_FILLED if filled > 0 else OrderStatus.OPEN
+        average = raw.get("average")
+        return ExecutionReport(
+            client_order_id=str(raw.get("clientOrderId") or ""),
+            status=status,
+            exchange_order_id=str(raw["id"]) if raw.get("id") is not None else None,
+            filled_qty=filled,
+            avg_price=float(average) if isinstance(average, int | float) and average > 0 else None,
+            fills=fills,
+        )
+
+    async def _fills(self, raw: Mapping[str, Any], symbol: str) -> tuple[BrokerFill, ...]:
+        trades = raw.get("trades") or []
+        if not trades or any(t.get("id") is None for t in trades):
+            order_id = raw.get("id")
+            trades = await self._with_retries(
+                lambda: self._exchange.fetch_order_trades(order_id, symbol), "fetch fills"
+            )
+        fills = []
+        for trade in trades:
+            fee = trade.get("fee") or {}
+            fills.append(
+                BrokerFill(
+                    trade_id=str(trade["id"]),
+                    qty=_num(trade.get("amount")),
+                    price=_num(trade.get("price")),
+                    fee=_num(fee.get("cost")),
+                    fee_asset=str(fee.get("currency") or ""),
+                    ts=_num(trade.get("timestamp")) / 1000.0,
+                    maker=trade.get("takerOrMaker") == "maker",
+                )
+            )
+        return tuple(fills)
+
+
+def _rejected(client_order_id: str, reason: str) -> ExecutionReport:
+    return ExecutionReport(
+        client_order_id=client_order_id,
+        status=OrderStatus.REJECTED,
+        exchange_order_id=None,
+        filled_qty=0.0,
+        avg_price=None,
+        reason=reason[:500],
+    )
+
+
+def _is_duplicate(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, ccxt_errors.DuplicateOrderId) or "duplicate order" in text
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
+def _instruments_from(markets: Mapping[str, Any]) -> dict[str, Instrument]:
+    result = {}
+    for symbol, market in markets.items():
+        if not is_valid_symbol(symbol) or not market.get("spot") or market.get("active") is False:
+            continue
+        precision = market.get("precision") or {}
+        limits = market.get("limits") or {}
+        tick = _num(precision.get("price"))
+        step = _num(precision.get("amount"))
+        if tick <= 0 or step <= 0:
+            continue  # a market without a usable grid cannot be traded safely
+        min_qty = _num((limits.get("amount") or {}).get("min")) or step
+        min_cost = _num((limits.get("cost") or {}).get("min"))
+        result[symbol] = Instrument(
+            symbol=symbol,
+            base=str(market["base"]),
+            quote=str(market["quote"]),
+            price_tick=tick,
+            qty_step=step,
+            min_qty=max(min_qty, step),
+            min_notional=min_cost,
+        )
+    return result
