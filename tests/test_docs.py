@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
-from cryptosmarttrader.config.settings import PaperSettings, Settings
+from cryptosmarttrader.config.settings import PaperSettings, Settings, VenueSettings
 from cryptosmarttrader.domain.reason_codes import REASON_DESCRIPTIONS, ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +37,7 @@ def test_every_setting_is_documented() -> None:
         ("risk", RiskLimits),
         ("execution", ExecutionLimits),
         ("paper", PaperSettings),
+        ("exchange", VenueSettings),
     ):
         for name, field in model.model_fields.items():
             row = next(
@@ -45,7 +46,7 @@ def test_every_setting_is_documented() -> None:
             assert row is not None, f"{prefix}.{name}"
             assert f"`{field.default}`" in row, f"{prefix}.{name} default"
     for name in Settings.model_fields:
-        if name not in {"risk", "execution", "paper"}:
+        if name not in {"risk", "execution", "paper", "exchange"}:
             assert f"| `{name}` |" in page, name
 
 

@@ -15,6 +15,8 @@ from cryptosmarttrader.cli.demo import demo
 from cryptosmarttrader.cli.errors import EXIT_FAILURE, EXIT_USAGE, CliError
 from cryptosmarttrader.cli.kill_switch import kill_switch_app
 from cryptosmarttrader.cli.order import order
+from cryptosmarttrader.cli.paper_exchange import paper_exchange
+from cryptosmarttrader.cli.reconcile import reconcile
 from cryptosmarttrader.cli.render import error_console, print_json
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.store.database import redact_url
@@ -63,6 +65,8 @@ app.command("order", context_settings={"ignore_unknown_options": True})(order)
 app.add_typer(kill_switch_app, name="kill-switch")
 app.command("audit")(audit)
 app.command("demo")(demo)
+app.command("reconcile")(reconcile)
+app.command("paper-exchange")(paper_exchange)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from cryptosmarttrader.cli.errors import CliError, UsageError
 from cryptosmarttrader.config.settings import ConfigError, Settings, load_settings
-from cryptosmarttrader.exchanges.paper.market import SimulatedMarket
+from cryptosmarttrader.exchanges.broker import BrokerError
 from cryptosmarttrader.observability.logging import configure_logging
 from cryptosmarttrader.runtime.system import TradingSystem
 from cryptosmarttrader.store.database import DatabaseError
@@ -26,10 +26,14 @@ class CliContext:
                 raise UsageError(str(exc)) from None
         return self._settings
 
-    def open_system(self, market: SimulatedMarket | None = None) -> TradingSystem:
+    def open_system(self, *, live: bool = False) -> TradingSystem:
+        """Open the configured system; the venue is contacted only when something needs it."""
         settings = self.settings()
         configure_logging(settings.log_file, settings.log_level)
         try:
-            return TradingSystem.open(settings, market=market)
-        except DatabaseError as exc:
+            system = TradingSystem.open(settings, live=live)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        except (DatabaseError, BrokerError) as exc:
             raise CliError(str(exc)) from None
+        return system

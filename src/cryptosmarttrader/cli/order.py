@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
-import time
+from collections.abc import Mapping
 
 import typer
 
@@ -18,9 +19,10 @@ from cryptosmarttrader.cli.parsing import (
 )
 from cryptosmarttrader.cli.render import print_json, render_submit
 from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, OrderType, Side
+from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.domain.validation import validate_intent
-from cryptosmarttrader.exchanges.paper.market import SimulatedMarket
 from cryptosmarttrader.execution.gateway import OutcomeNotRecordedError
+from cryptosmarttrader.runtime.system import known_instruments
 
 MANUAL_STRATEGY = "manual"
 
@@ -47,6 +49,9 @@ def order(
         False, "--dry-run", help="evaluate every gate; reserve, store and send nothing"
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    live: bool = typer.Option(
+        False, "--live", help="confirm real orders on a real venue (CST_VENUE=binance|kraken)"
+    ),
 ) -> None:
     """Send one order through the RiskGuard, the ExecutionPolicy and the venue.
 
@@ -63,18 +68,6 @@ def order(
     if parsed_type is OrderType.MARKET and parsed_price is not None:
         raise UsageError("--price is only for limit orders")
 
-    market = SimulatedMarket(settings.paper.seed)
-    instruments = market.instruments()
-    if parsed_symbol not in instruments:
-        listed = ", ".join(sorted(instruments))
-        raise UsageError(
-            f"unknown symbol {parsed_symbol}: the {settings.venue} venue lists {listed}"
-        )
-    if parsed_type is OrderType.LIMIT and parsed_price is None:
-        snapshot = market.snapshot(parsed_symbol, time.time())
-        assert snapshot is not None
-        parsed_price = snapshot.bid if parsed_side is Side.BUY else snapshot.ask
-
     intent = OrderIntent(
         symbol=parsed_symbol,
         side=parsed_side,
@@ -88,11 +81,18 @@ def order(
         reduce_only=reduce_only,
         client_order_id=client_order_id,
     )
-    invalid = validate_intent(intent, instruments[parsed_symbol])
-    if invalid is not None:
-        raise UsageError(invalid.message)
-
-    with cli.open_system(market) as system:
+    catalog = known_instruments(settings)
+    if catalog is not None:  # refuse bad input before anything is opened or written
+        _validate(intent, catalog, settings.venue)
+    with cli.open_system(live=live) as system:
+        if parsed_type is OrderType.LIMIT and parsed_price is None:
+            _validate(intent, system.gateway.instruments, settings.venue)
+            snapshot = system.market_data.snapshot(parsed_symbol)
+            if snapshot is None:
+                raise CliError(f"no market data for {parsed_symbol}: pass --price")
+            price_now = snapshot.bid if parsed_side is Side.BUY else snapshot.ask
+            intent = dataclasses.replace(intent, price=price_now)
+        _validate(intent, system.gateway.instruments, settings.venue)
         try:
             result = system.gateway.submit(intent, dry_run=dry_run)
         except OutcomeNotRecordedError as exc:
@@ -103,3 +103,17 @@ def order(
         render_submit(result)
     accepted = result.decision.approved and result.status is not OrderStatus.REJECTED
     raise typer.Exit(EXIT_OK if accepted else EXIT_FAILURE)
+
+
+def _validate(intent: OrderIntent, instruments: Mapping[str, Instrument], venue: str) -> None:
+    """One line and exit 2 for input no venue would take; a limit order's missing price is
+    filled in from the market later, so only its quantity is checked here."""
+    instrument = instruments.get(intent.symbol)
+    if instrument is None:
+        listed = ", ".join(sorted(instruments)[:40])
+        raise UsageError(f"unknown symbol {intent.symbol}: the {venue} venue lists {listed}")
+    if intent.order_type is OrderType.LIMIT and intent.price is None:
+        intent = dataclasses.replace(intent, order_type=OrderType.MARKET, time_in_force=None)
+    invalid = validate_intent(intent, instrument)
+    if invalid is not None:
+        raise UsageError(invalid.message)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -44,6 +44,35 @@ class PaperSettings(BaseModel):
     fee_rate: float = Field(0.001, ge=0, le=0.05, description="fraction of notional per fill")
 
 
+VenueName = Literal["paper", "paper-exchange", "binance", "kraken"]
+LIVE_VENUES = frozenset({"binance", "kraken"})
+
+
+class VenueSettings(BaseModel):
+    """How the ccxt broker talks to ``paper-exchange``, ``binance`` or ``kraken``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    paper_exchange_url: str = Field(
+        "http://127.0.0.1:8765",
+        pattern=r"^https?://[^\s/]+(:\d+)?/?$",
+        description="where `cst paper-exchange` listens",
+    )
+    timeout_s: float = Field(10.0, gt=0, le=300, description="timeout of one HTTP request")
+    create_attempts: int = Field(
+        3, ge=1, le=10, description="creates per order (only after a confirmed absence)"
+    )
+    recv_window_s: float = Field(
+        5.0, ge=1, le=60, description="how long after signing the venue may accept a request"
+    )
+    send_window_s: float = Field(
+        20.0, gt=0, le=120, description="no create attempt starts later than this after the first"
+    )
+    clock_margin_s: float = Field(
+        5.0, ge=0, le=60, description="allowance for clock skew in reconciliation"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CST_",
@@ -59,7 +88,11 @@ class Settings(BaseSettings):
     database_url: str | None = None
     sqlite_synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    venue: Literal["paper"] = "paper"
+    venue: VenueName = "paper"
+    quote: str = Field("USDT", pattern=r"^[A-Z0-9]{2,12}$", description="currency of the account")
+    exchange: VenueSettings = VenueSettings()
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
     risk: RiskLimits = RiskLimits()
     execution: ExecutionLimits = ExecutionLimits()
     paper: PaperSettings = PaperSettings()

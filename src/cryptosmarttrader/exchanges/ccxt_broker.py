@@ -24,7 +24,6 @@ import math
 import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -38,6 +37,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from cryptosmarttrader.domain.market import MarketSnapshot, depth_within
 from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side, TimeInForce
 from cryptosmarttrader.domain.symbols import Instrument, is_valid_symbol
 from cryptosmarttrader.exchanges.broker import (
@@ -47,11 +47,10 @@ from cryptosmarttrader.exchanges.broker import (
     VenueOpenOrder,
 )
 from cryptosmarttrader.exchanges.placement import ApprovedOrder, require_approved
+from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
 from cryptosmarttrader.observability.logging import get_logger
 
 T = TypeVar("T")
-
-SUPPORTED_EXCHANGES = ("binance", "kraken")
 
 _log = get_logger("ccxt_broker")
 
@@ -75,39 +74,6 @@ _STATUS = {
     "expired": OrderStatus.EXPIRED,
     "rejected": OrderStatus.REJECTED,
 }
-
-
-@dataclass(frozen=True)
-class CcxtVenueConfig:
-    exchange_id: str
-    """The ccxt exchange class: ``binance`` (also for the paper exchange) or ``kraken``."""
-    venue: str
-    """The name orders and fills are recorded under: ``paper-exchange``, ``binance``, …"""
-    api_key: str | None = None
-    api_secret: str | None = None
-    base_url: str | None = None
-    """Where the REST API lives instead of the venue's own URL (the paper exchange)."""
-    timeout_s: float = 10.0
-    create_attempts: int = 3
-    lookup_attempts: int = 3
-    backoff_initial_s: float = 0.2
-    backoff_max_s: float = 5.0
-    recv_window_s: float = 5.0
-    send_window_s: float = 20.0
-    clock_margin_s: float = 5.0
-
-    def __post_init__(self) -> None:
-        if self.exchange_id not in SUPPORTED_EXCHANGES:
-            raise ValueError(
-                f"unsupported exchange {self.exchange_id!r}; supported: {SUPPORTED_EXCHANGES}"
-            )
-        if not 0 < self.timeout_s <= 300:
-            raise ValueError("timeout_s must be in (0, 300]")
-        if self.create_attempts < 1 or self.lookup_attempts < 1:
-            raise ValueError("attempts must be at least 1")
-
-    def __repr__(self) -> str:  # never show the key or secret
-        return f"CcxtVenueConfig({self.exchange_id!r}, venue={self.venue!r}, url={self.base_url!r})"
 
 
 class _AbsentError(Exception):
@@ -474,3 +440,61 @@ def _instruments_from(markets: Mapping[str, Any]) -> dict[str, Instrument]:
             min_notional=min_cost,
         )
     return result
+
+
+_TIMEFRAMES = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
+
+
+class CcxtMarketData:
+    """Books, tickers and candles from the broker's venue, over the broker's client.
+
+    A plain source: no cache, no quality scoring (the market-data client of a later issue
+    adds those). Any failure means "no data", which the RiskGuard's data gate rejects.
+    """
+
+    def __init__(self, broker: CcxtBroker, *, depth_levels: int = 20, band_bps: float = 50.0):
+        self._broker = broker
+        self._depth_levels = depth_levels
+        self._band_bps = band_bps
+
+    def snapshot(self, symbol: str) -> MarketSnapshot | None:
+        return self._broker._run(self._snapshot(symbol))
+
+    async def _snapshot(self, symbol: str) -> MarketSnapshot | None:
+        exchange = self._broker._exchange
+        book, ticker = await asyncio.gather(
+            exchange.fetch_order_book(symbol, self._depth_levels), exchange.fetch_ticker(symbol)
+        )
+        bids = tuple((_num(p), _num(q)) for p, q, *_ in book.get("bids") or [])
+        asks = tuple((_num(p), _num(q)) for p, q, *_ in book.get("asks") or [])
+        if not bids or not asks:
+            return None
+        stamps = [_num(t) / 1000.0 for t in (ticker.get("timestamp"), book.get("timestamp")) if t]
+        mid = (bids[0][0] + asks[0][0]) / 2.0
+        return MarketSnapshot(
+            symbol=symbol,
+            bid=bids[0][0],
+            ask=asks[0][0],
+            last=_num(ticker.get("last")),
+            bid_depth_quote=depth_within(bids, mid, self._band_bps),
+            ask_depth_quote=depth_within(asks, mid, self._band_bps),
+            depth_band_bps=self._band_bps,
+            volume_24h_quote=_num(ticker.get("quoteVolume")),
+            exchange_ts=min(stamps) if stamps else math.nan,
+            source=self._broker.venue,
+            bids=bids,
+            asks=asks,
+        )
+
+    def closes(self, symbol: str, end_ts: float, count: int, interval_s: float) -> list[float]:
+        timeframe = _TIMEFRAMES.get(int(interval_s))
+        if timeframe is None:
+            raise ValueError(f"no candle timeframe of {interval_s} s")
+        since = int((end_ts - interval_s * count) * 1000)
+        rows = self._broker._run(
+            self._broker._with_retries(
+                lambda: self._broker._exchange.fetch_ohlcv(symbol, timeframe, since, count),
+                f"fetch {timeframe} candles of {symbol}",
+            )
+        )
+        return [_num(row[4]) for row in rows][-count:]

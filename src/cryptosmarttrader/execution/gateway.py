@@ -174,8 +174,8 @@ class OrderGateway:
         self._clock = clock
         self.quote = quote
         self.venue = broker.venue
-        self.instruments: dict[str, Instrument] = dict(
-            instruments if instruments is not None else broker.instruments()
+        self._instruments: dict[str, Instrument] | None = (
+            dict(instruments) if instruments is not None else None
         )
         self._lock = threading.Lock()
         self._book: PortfolioBook | None = None
@@ -184,15 +184,23 @@ class OrderGateway:
         self._in_flight_lock = threading.Lock()
         self.last_reconcile: ReconcileReport | None = None
 
+    @property
+    def instruments(self) -> dict[str, Instrument]:
+        """The venue's listed symbols, asked once, when first needed (so that commands that
+        never trade, like the kill switch, work while the venue is unreachable)."""
+        if self._instruments is None:
+            self._instruments = dict(self._broker.instruments())
+        return self._instruments
+
     # --- start-up and reconciliation ----------------------------------------------------
-    def start(self) -> ReconcileReport:
+    def start(self, *, wait_s: float = 0.0) -> ReconcileReport:
         """Load the portfolio (creating the account from the venue's balances on first use),
         then reconcile orders and holdings with the venue."""
         with self._lock, self._store.write() as tx:
             self._sync_book(tx, self._clock.now())
             version = tx.control.state_version
         self._known_version = version
-        return self.reconcile()
+        return self.reconcile(wait_s=wait_s)
 
     def reconcile(self, *, wait_s: float = 0.0) -> ReconcileReport:
         """Resolve every non-final order with the venue, import our orders the database lacks,

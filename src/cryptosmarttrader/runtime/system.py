@@ -6,13 +6,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from cryptosmarttrader.config.settings import Settings
+from cryptosmarttrader.config.settings import LIVE_VENUES, ConfigError, Settings
 from cryptosmarttrader.data.correlation import RollingCorrelationProvider
 from cryptosmarttrader.domain.clock import Clock, SystemClock
-from cryptosmarttrader.domain.ports import MarketDataSource
+from cryptosmarttrader.domain.ports import MarketDataSource, PriceHistory
+from cryptosmarttrader.domain.symbols import Instrument
+from cryptosmarttrader.exchanges.broker import Broker
+from cryptosmarttrader.exchanges.paper.binance_dialect import DEMO_API_KEY, DEMO_API_SECRET
 from cryptosmarttrader.exchanges.paper.market import SimulatedFeed, SimulatedMarket
 from cryptosmarttrader.exchanges.paper.venue import PaperVenue
 from cryptosmarttrader.exchanges.simulated import SimulatedBroker
+from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
 from cryptosmarttrader.execution.gateway import OrderGateway
 from cryptosmarttrader.execution.policy import ExecutionPolicy
 from cryptosmarttrader.risk.guard import RiskGuard
@@ -23,18 +27,36 @@ from cryptosmarttrader.store.state_store import StateStore
 PAPER_VENUE_FILE = "paper-venue.json"
 
 
+class LiveTradingNotConfirmedError(ConfigError):
+    """A real venue was configured without the explicit ``--live`` confirmation."""
+
+
 @dataclass
 class TradingSystem:
     settings: Settings
     clock: Clock
     database: Database
     store: StateStore
-    market: SimulatedMarket
     market_data: MarketDataSource
-    venue: PaperVenue
-    broker: SimulatedBroker
+    broker: Broker
     gateway: OrderGateway
     kill_switch: KillSwitch
+    sim_market: SimulatedMarket | None = None
+    paper_venue: PaperVenue | None = None
+
+    @property
+    def market(self) -> SimulatedMarket:
+        """The built-in simulated market (venue ``paper`` only)."""
+        if self.sim_market is None:
+            raise RuntimeError(f"venue {self.settings.venue} has no built-in simulated market")
+        return self.sim_market
+
+    @property
+    def venue(self) -> PaperVenue:
+        """The in-process paper venue (venue ``paper`` only)."""
+        if self.paper_venue is None:
+            raise RuntimeError(f"venue {self.settings.venue} is not the in-process paper venue")
+        return self.paper_venue
 
     @classmethod
     def open(
@@ -45,57 +67,101 @@ class TradingSystem:
         market: SimulatedMarket | None = None,
         market_data: MarketDataSource | None = None,
         persist_paper_venue: bool = True,
+        live: bool = False,
+        broker: Broker | None = None,
     ) -> TradingSystem:
-        """Open the database (creating the schema), the paper venue and the gateway.
+        """Open the database (creating the schema), the venue's broker and the gateway.
 
-        ``market_data`` replaces the live simulated feed (e.g. with a lagging or faulty one).
+        ``market_data`` replaces the venue's live data (e.g. with a lagging or faulty feed);
+        ``broker`` replaces the configured one (tests wrap brokers to inject crashes).
 
-        With ``persist_paper_venue`` the simulated venue keeps its balances and orders in
+        Venue ``paper`` (the default) trades in-process on the simulated market; with
+        ``persist_paper_venue`` that venue keeps its balances and orders in
         ``$CST_HOME/paper-venue.json``, so it outlives the process like a real exchange does.
+        ``paper-exchange`` trades through ccxt against ``cst paper-exchange``; ``binance`` and
+        ``kraken`` place real orders and need ``live=True`` and keys.
         """
         clock = clock or SystemClock()
-        database = Database(
-            settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
-        )
-        database.create_schema()
-        store = StateStore(database)
-        market = market or SimulatedMarket(seed=settings.paper.seed)
-        state_file: Path | None = settings.home / PAPER_VENUE_FILE if persist_paper_venue else None
-        venue = PaperVenue(
-            market,
-            clock,
-            initial_balances={market.quote: settings.paper.quote_balance},
-            fee_rate=settings.paper.fee_rate,
-            state_file=state_file,
-        )
-        broker = SimulatedBroker(venue)
-        market_data = market_data or SimulatedFeed(market, clock)
-        guard = RiskGuard(settings.risk, RollingCorrelationProvider(market))
-        gateway = OrderGateway(
-            store=store,
-            broker=broker,
-            market_data=market_data,
-            guard=guard,
-            policy=ExecutionPolicy(settings.execution),
-            clock=clock,
-            quote=market.quote,
-        )
+        if settings.venue in LIVE_VENUES:
+            if not live:
+                raise LiveTradingNotConfirmedError(
+                    f"venue {settings.venue} places real orders: confirm with --live"
+                )
+            if settings.api_key is None or settings.api_secret is None:
+                raise ConfigError(
+                    f"venue {settings.venue} needs CST_API_KEY and CST_API_SECRET "
+                    "in the environment"
+                )
+        sim_market: SimulatedMarket | None = None
+        paper_venue: PaperVenue | None = None
+        history: PriceHistory
+        if settings.venue == "paper":
+            sim_market = market or SimulatedMarket(seed=settings.paper.seed)
+            if sim_market.quote != settings.quote:
+                raise ConfigError(
+                    f"quote: the simulated market trades against {sim_market.quote}, "
+                    f"not {settings.quote}"
+                )
+            state_file: Path | None = (
+                settings.home / PAPER_VENUE_FILE if persist_paper_venue else None
+            )
+            paper_venue = PaperVenue(
+                sim_market,
+                clock,
+                initial_balances={sim_market.quote: settings.paper.quote_balance},
+                fee_rate=settings.paper.fee_rate,
+                state_file=state_file,
+            )
+            broker = broker or SimulatedBroker(paper_venue)
+            market_data = market_data or SimulatedFeed(sim_market, clock)
+            history = sim_market
+        else:
+            # ccxt takes a second to import: only the venues that use it pay for it.
+            from cryptosmarttrader.exchanges.ccxt_broker import CcxtBroker, CcxtMarketData
+
+            ccxt_broker = CcxtBroker(ccxt_config(settings))
+            broker = broker or ccxt_broker
+            ccxt_data = CcxtMarketData(ccxt_broker)
+            market_data = market_data or ccxt_data
+            history = ccxt_data
+        try:
+            database = Database(
+                settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
+            )
+            database.create_schema()
+            store = StateStore(database)
+            guard = RiskGuard(settings.risk, RollingCorrelationProvider(history))
+            gateway = OrderGateway(
+                store=store,
+                broker=broker,
+                market_data=market_data,
+                guard=guard,
+                policy=ExecutionPolicy(settings.execution),
+                clock=clock,
+                quote=settings.quote,
+            )
+        except BaseException:
+            broker.close()
+            raise
         return cls(
             settings=settings,
             clock=clock,
             database=database,
             store=store,
-            market=market,
             market_data=market_data,
-            venue=venue,
             broker=broker,
             gateway=gateway,
             kill_switch=KillSwitch(store, clock),
+            sim_market=sim_market,
+            paper_venue=paper_venue,
         )
 
     def close(self) -> None:
-        self.store.close()
-        self.database.dispose()
+        try:
+            self.broker.close()
+        finally:
+            self.store.close()
+            self.database.dispose()
 
     def __enter__(self) -> TradingSystem:
         return self
@@ -107,3 +173,42 @@ class TradingSystem:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def known_instruments(settings: Settings) -> dict[str, Instrument] | None:
+    """The venue's catalog when it is known without opening anything (the simulated venue),
+    so that bad input can be refused before a database is created; None for real venues."""
+    if settings.venue == "paper":
+        return SimulatedMarket(seed=settings.paper.seed).instruments()
+    return None
+
+
+def ccxt_config(settings: Settings) -> CcxtVenueConfig:
+    """The ccxt broker's configuration for a non-simulated venue (keys from the settings)."""
+    venue = settings.exchange
+    key = settings.api_key.get_secret_value() if settings.api_key else None
+    secret = settings.api_secret.get_secret_value() if settings.api_secret else None
+    if settings.venue == "paper-exchange":
+        return CcxtVenueConfig(
+            exchange_id="binance",
+            venue="paper-exchange",
+            api_key=key or DEMO_API_KEY,
+            api_secret=secret or DEMO_API_SECRET,
+            base_url=venue.paper_exchange_url,
+            timeout_s=venue.timeout_s,
+            create_attempts=venue.create_attempts,
+            recv_window_s=venue.recv_window_s,
+            send_window_s=venue.send_window_s,
+            clock_margin_s=venue.clock_margin_s,
+        )
+    return CcxtVenueConfig(
+        exchange_id=settings.venue,
+        venue=settings.venue,
+        api_key=key,
+        api_secret=secret,
+        timeout_s=venue.timeout_s,
+        create_attempts=venue.create_attempts,
+        recv_window_s=venue.recv_window_s,
+        send_window_s=venue.send_window_s,
+        clock_margin_s=venue.clock_margin_s,
+    )

@@ -18,6 +18,10 @@ from cryptosmarttrader.exchanges.paper.venue import Rejection, VenueOrder
 
 Json = dict[str, Any]
 
+# Documented defaults of `cst paper-exchange`: a local simulator's credentials, not secrets.
+DEMO_API_KEY = "paper-demo-key"
+DEMO_API_SECRET = "paper-demo-secret"  # noqa: S105
+
 KLINE_INTERVALS = {
     "1s": 1,
     "1m": 60,

@@ -22,7 +22,10 @@ class FaultKind(StrEnum):
     LATENCY = "latency"
     """Answer after PARAM milliseconds (default 500)."""
     HANG = "hang"
-    """Hold the request PARAM seconds (default 30) before handling it: past a client's timeout."""
+    """Hold the request PARAM seconds (default 30) before handling it: past a client's timeout.
+    A signed request that waited longer than its receive window is then refused, as on Binance."""
+    SLOW_RESPONSE = "slow_response"
+    """Handle the request at once (an order is placed), answer after PARAM seconds (default 30)."""
     HTTP_429 = "http_429"
     HTTP_418 = "http_418"
     HTTP_500 = "http_500"
@@ -35,7 +38,8 @@ class FaultKind(StrEnum):
     GARBAGE = "garbage"
     """Handle the request, then answer 200 with a body that is not JSON."""
     FROZEN = "frozen"
-    """Market data stops moving: books, tickers and candles stay at the time the rule began."""
+    """Market data stops moving: books, tickers and candles stay at the time the rule began,
+    minus PARAM seconds (so a rule can start out already stale)."""
     RESPONSE_LOST = "response_lost"
     """Handle the request (an order is placed), then drop the connection without an answer."""
 
@@ -48,7 +52,9 @@ HTTP_STATUS = {
     FaultKind.HTTP_503: 503,
 }
 # Faults that happen after the request was handled (its effects, such as an order, stay).
-AFTER_HANDLING = frozenset({FaultKind.TRUNCATED, FaultKind.GARBAGE, FaultKind.RESPONSE_LOST})
+AFTER_HANDLING = frozenset(
+    {FaultKind.TRUNCATED, FaultKind.GARBAGE, FaultKind.RESPONSE_LOST, FaultKind.SLOW_RESPONSE}
+)
 
 _SPEC = re.compile(
     r"^(?P<kind>[a-z_0-9]+)(?:=(?P<param>[0-9.]+))?@(?:(?P<method>GET|POST|DELETE) )?"
@@ -193,5 +199,5 @@ class FaultPlan:
             for rule in self._rules:
                 if rule.kind is FaultKind.FROZEN and rule.matches("GET", path):
                     self.injected[rule.kind.value] += 1
-                    return rule.started_at
+                    return rule.started_at - (rule.param or 0.0)
             return None

@@ -2,9 +2,9 @@
 
 Wall-clock second ``t`` maps to candle time ``first_open + (t - start) * speed``. Inside each
 candle the traded price runs open -> first extreme -> second extreme -> close in straight
-lines (low first on an up candle, high first on a down one), so every second has one price
-and the candles the exchange serves reproduce the file's open, high, low and close when the
-interval matches. Before the start the first open holds; after the last candle the last
+lines (low first on an up candle, high first on a down one, close in the candle's last
+second), so every second has one price and, at speed 1, the candles the exchange serves
+reproduce the file's open, high, low and close. Before the start the first open holds; after the last candle the last
 close holds (the replay has ended).
 """
 
@@ -97,19 +97,15 @@ class ReplayMarket:
             price_tick=tick,
             qty_step=step,
         )
-        # Knots of the intra-candle path: 4 per candle at fractions 0, 1/3, 2/3 (and the next
-        # candle's open at 1); the last close is appended as the final knot.
+        # Knots of the intra-candle path: open, first extreme, second extreme and close at
+        # 0, 1/3, 2/3 of the candle and its last second.
         up = series.close >= series.open
         first = np.where(up, series.low, series.high)
         second = np.where(up, series.high, series.low)
-        third = series.interval_s / 3.0
-        times = np.stack(
-            [series.open_ts, series.open_ts + third, series.open_ts + 2 * third], axis=1
-        ).ravel()
-        values = np.stack([series.open, first, second], axis=1).ravel()
-        end = series.open_ts[-1] + series.interval_s
-        self._knot_ts = np.append(times, end)
-        self._knot_price = np.append(values, series.close[-1])
+        span = float(series.interval_s)
+        offsets = np.array([0.0, span / 3.0, 2.0 * span / 3.0, max(span - 1.0, 2.0 * span / 3.0)])
+        self._knot_ts = (series.open_ts[:, None] + offsets[None, :]).ravel()
+        self._knot_price = np.stack([series.open, first, second, series.close], axis=1).ravel()
         quote_volume = series.volume * series.close
         self._cum_quote_volume = np.concatenate([[0.0], np.cumsum(quote_volume)])
 

@@ -31,7 +31,13 @@ from aiohttp import web
 
 from cryptosmarttrader.domain.clock import Clock, SystemClock
 from cryptosmarttrader.exchanges.paper import binance_dialect as wire
-from cryptosmarttrader.exchanges.paper.binance_dialect import BinanceError, Json, SymbolBook
+from cryptosmarttrader.exchanges.paper.binance_dialect import (
+    DEMO_API_KEY,
+    DEMO_API_SECRET,
+    BinanceError,
+    Json,
+    SymbolBook,
+)
 from cryptosmarttrader.exchanges.paper.faults import (
     AFTER_HANDLING,
     HTTP_STATUS,
@@ -46,8 +52,6 @@ from cryptosmarttrader.exchanges.paper.rate_limit import WeightLimiter
 from cryptosmarttrader.exchanges.paper.venue import PaperVenue, VenueOrder
 from cryptosmarttrader.observability.logging import get_logger
 
-DEMO_API_KEY = "paper-demo-key"
-DEMO_API_SECRET = "paper-demo-secret"  # noqa: S105 - a documented demo value, not a secret
 DEFAULT_PORT = 8765
 DEFAULT_WEIGHT_LIMIT = 6000
 MAX_RECV_WINDOW_MS = 60_000
@@ -221,6 +225,9 @@ class PaperExchange:
     async def _after_handling(
         self, request: web.Request, response: web.StreamResponse, fault: FaultRule
     ) -> web.StreamResponse:
+        if fault.kind is FaultKind.SLOW_RESPONSE:
+            await asyncio.sleep(fault.param if fault.param is not None else 30.0)
+            return response
         if fault.kind is FaultKind.GARBAGE:
             return web.Response(
                 status=200,
