@@ -22,7 +22,7 @@ from cryptosmarttrader.domain.orders import (
 )
 from cryptosmarttrader.domain.reason_codes import ReasonCode
 from cryptosmarttrader.domain.symbols import Instrument
-from cryptosmarttrader.exchanges.broker import BrokerError, ExecutionReport
+from cryptosmarttrader.exchanges.broker import BrokerError, ExecutionReport, VenueOpenOrder
 from cryptosmarttrader.exchanges.paper.market import PriceShock, SimulatedMarket
 from cryptosmarttrader.exchanges.placement import ApprovedOrder
 from cryptosmarttrader.exchanges.simulated import SimulatedBroker
@@ -47,6 +47,7 @@ class SpyBroker:
         self.inner = system.broker
         self.database = system.database
         self.venue = self.inner.venue
+        self.absent_final_after_s = self.inner.absent_final_after_s
         self.fail = fail
         self.seen: list[tuple[list[str], list[str]]] = []
 
@@ -55,6 +56,12 @@ class SpyBroker:
 
     def balances(self) -> Mapping[str, float]:
         return self.inner.balances()
+
+    def open_orders(self) -> list[VenueOpenOrder]:
+        return self.inner.open_orders()
+
+    def close(self) -> None:
+        self.inner.close()
 
     def place(self, order: ApprovedOrder) -> ExecutionReport:
         coid = order.client_order_id
@@ -360,6 +367,7 @@ def test_resting_orders_that_fill_later_are_recorded_by_sync(db_url: str, tmp_pa
 
 def test_simulated_broker_refuses_anything_but_an_approved_order(tmp_path: Path) -> None:
     with open_system(tmp_path, f"sqlite:///{tmp_path / 'x.sqlite'}") as system:
-        broker: SimulatedBroker = system.broker
+        broker = system.broker
+        assert isinstance(broker, SimulatedBroker)
         with pytest.raises(PermissionError):
             broker.place(object())  # type: ignore[arg-type]

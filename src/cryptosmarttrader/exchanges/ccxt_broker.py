@@ -132,6 +132,8 @@ class CcxtBroker:
                 "fetchMargins": False,
                 "recvWindow": int(cfg.recv_window_s * 1000),
                 "defaultType": "spot",
+                # Reconciliation lists every open order on purpose (to find ours).
+                "warnOnFetchOpenOrdersWithoutSymbol": False,
             }
         params: dict[str, Any] = {
             "timeout": int(cfg.timeout_s * 1000),
@@ -167,7 +169,11 @@ class CcxtBroker:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(cfg.lookup_attempts),
-                wait=wait_exponential_jitter(initial=cfg.backoff_initial_s, max=cfg.backoff_max_s),
+                wait=wait_exponential_jitter(
+                    multiplier=cfg.backoff_initial_s,
+                    max=cfg.backoff_max_s,
+                    jitter=cfg.backoff_initial_s,
+                ),
                 retry=retry_if_exception_type(
                     (ccxt_errors.OperationFailed, ccxt_errors.ExchangeNotAvailable)
                 ),
@@ -218,7 +224,11 @@ class CcxtBroker:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(cfg.create_attempts),
-                wait=wait_exponential_jitter(initial=cfg.backoff_initial_s, max=cfg.backoff_max_s),
+                wait=wait_exponential_jitter(
+                    multiplier=cfg.backoff_initial_s,
+                    max=cfg.backoff_max_s,
+                    jitter=cfg.backoff_initial_s,
+                ),
                 retry=retry_if_exception_type((_AbsentError, _RefusedError)),
             ):
                 with attempt:
@@ -284,6 +294,13 @@ class CcxtBroker:
             if found is not None:
                 return found
             raise _AbsentError(_describe(exc)) from exc
+        if not _describes(raw, order.client_order_id):
+            # A 200 whose body is not the order (ccxt parses HTML into an empty order).
+            _log.warning("broker.create_unparsable", client_order_id=order.client_order_id)
+            found = await self._lookup(order.symbol, order.client_order_id)
+            if found is not None:
+                return found
+            raise _AbsentError("the answer to the create was not an order")
         return await self._report(raw, order.symbol)
 
     async def _lookup(self, symbol: str, client_order_id: str) -> ExecutionReport | None:
@@ -298,11 +315,14 @@ class CcxtBroker:
                         return dict(found[0])
                 return None
             try:
-                return dict(
+                raw = dict(
                     await exchange.fetch_order(None, symbol, {"clientOrderId": client_order_id})
                 )
             except ccxt_errors.OrderNotFound:
                 return None
+            if not _describes(raw, client_order_id):
+                raise ccxt_errors.BadResponse(f"lookup of {client_order_id}: not an order")
+            return raw
 
         raw = await self._with_retries(find, f"look up {client_order_id}")
         if raw is None:
@@ -405,6 +425,10 @@ def _rejected(client_order_id: str, reason: str) -> ExecutionReport:
         avg_price=None,
         reason=reason[:500],
     )
+
+
+def _describes(raw: Mapping[str, Any], client_order_id: str) -> bool:
+    return raw.get("id") is not None and raw.get("clientOrderId") == client_order_id
 
 
 def _is_duplicate(exc: Exception) -> bool:

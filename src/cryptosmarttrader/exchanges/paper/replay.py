@@ -4,8 +4,8 @@ Wall-clock second ``t`` maps to candle time ``first_open + (t - start) * speed``
 candle the traded price runs open -> first extreme -> second extreme -> close in straight
 lines (low first on an up candle, high first on a down one, close in the candle's last
 second), so every second has one price and, at speed 1, the candles the exchange serves
-reproduce the file's open, high, low and close. Before the start the first open holds; after the last candle the last
-close holds (the replay has ended).
+reproduce the file's open, high, low and close. Before the start the first open holds;
+after the last candle the last close holds (the replay has ended).
 """
 
 from __future__ import annotations
