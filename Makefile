@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
-SOURCES := src tests bench
+SOURCES := src tests bench scripts
 
 .PHONY: help install demo test pytest lint typecheck format bench clean
 .DEFAULT_GOAL := help

@@ -28,6 +28,7 @@ FAST_VENUE = {
     "recv_window_s": 1.0,
     "send_window_s": 4.0,
     "clock_margin_s": 0.5,
+    "client_throttle": False,  # the paper exchange enforces its own weight limit
 }
 
 

@@ -71,6 +71,9 @@ class VenueSettings(BaseModel):
     clock_margin_s: float = Field(
         5.0, ge=0, le=60, description="allowance for clock skew in reconciliation"
     )
+    client_throttle: bool = Field(
+        True, description="ccxt spaces requests by the venue's documented weights"
+    )
 
 
 class Settings(BaseSettings):

@@ -137,7 +137,7 @@ class CcxtBroker:
             }
         params: dict[str, Any] = {
             "timeout": int(cfg.timeout_s * 1000),
-            "enableRateLimit": True,
+            "enableRateLimit": cfg.client_throttle,
             "options": options,
         }
         if cfg.api_key:

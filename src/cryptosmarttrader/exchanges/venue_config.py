@@ -25,6 +25,7 @@ class CcxtVenueConfig:
     recv_window_s: float = 5.0
     send_window_s: float = 20.0
     clock_margin_s: float = 5.0
+    client_throttle: bool = True
 
     def __post_init__(self) -> None:
         if self.exchange_id not in SUPPORTED_EXCHANGES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -68,12 +69,13 @@ class TradingSystem:
         market_data: MarketDataSource | None = None,
         persist_paper_venue: bool = True,
         live: bool = False,
-        broker: Broker | None = None,
+        wrap_broker: Callable[[Broker], Broker] | None = None,
     ) -> TradingSystem:
         """Open the database (creating the schema), the venue's broker and the gateway.
 
         ``market_data`` replaces the venue's live data (e.g. with a lagging or faulty feed);
-        ``broker`` replaces the configured one (tests wrap brokers to inject crashes).
+        ``wrap_broker`` decorates the venue's broker (the crash harness kills the process
+        around ``place()`` this way).
 
         Venue ``paper`` (the default) trades in-process on the simulated market; with
         ``persist_paper_venue`` that venue keeps its balances and orders in
@@ -112,7 +114,7 @@ class TradingSystem:
                 fee_rate=settings.paper.fee_rate,
                 state_file=state_file,
             )
-            broker = broker or SimulatedBroker(paper_venue)
+            broker: Broker = SimulatedBroker(paper_venue)
             market_data = market_data or SimulatedFeed(sim_market, clock)
             history = sim_market
         else:
@@ -120,10 +122,12 @@ class TradingSystem:
             from cryptosmarttrader.exchanges.ccxt_broker import CcxtBroker, CcxtMarketData
 
             ccxt_broker = CcxtBroker(ccxt_config(settings))
-            broker = broker or ccxt_broker
+            broker = ccxt_broker
             ccxt_data = CcxtMarketData(ccxt_broker)
             market_data = market_data or ccxt_data
             history = ccxt_data
+        if wrap_broker is not None:
+            broker = wrap_broker(broker)
         try:
             database = Database(
                 settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous
@@ -200,6 +204,7 @@ def ccxt_config(settings: Settings) -> CcxtVenueConfig:
             recv_window_s=venue.recv_window_s,
             send_window_s=venue.send_window_s,
             clock_margin_s=venue.clock_margin_s,
+            client_throttle=venue.client_throttle,
         )
     return CcxtVenueConfig(
         exchange_id=settings.venue,
@@ -211,4 +216,5 @@ def ccxt_config(settings: Settings) -> CcxtVenueConfig:
         recv_window_s=venue.recv_window_s,
         send_window_s=venue.send_window_s,
         clock_margin_s=venue.clock_margin_s,
+        client_throttle=venue.client_throttle,
     )
