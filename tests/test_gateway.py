@@ -209,6 +209,13 @@ def test_unknown_outcome_keeps_the_order_reserved_and_unknown(db_url: str, tmp_p
         second = gateway.submit(post_only_bid(system, "ETH/USDT", 0.5))
         assert second.decision.verdict is Verdict.REDUCE
         assert second.decision.gate is GateName.TOTAL_EXPOSURE
+        # Balances are not compared with the venue while an outcome is open.
+        report = gateway.reconcile()
+        assert report.holdings_skipped == "an order's outcome is not known yet"
+        assert {p.client_order_id for p in report.pending} == {
+            first.client_order_id,
+            second.client_order_id,
+        }
 
 
 def test_a_venue_rejection_releases_the_reservation(db_url: str, tmp_path: Path) -> None:
@@ -371,3 +378,35 @@ def test_simulated_broker_refuses_anything_but_an_approved_order(tmp_path: Path)
         assert isinstance(broker, SimulatedBroker)
         with pytest.raises(PermissionError):
             broker.place(object())  # type: ignore[arg-type]
+
+
+def test_partial_fills_are_recorded_once_each_until_the_order_fills(
+    db_url: str, tmp_path: Path
+) -> None:
+    drop = SimulatedMarket(7, shocks=[PriceShock(T0 + 30, -0.02, "ETH/USDT")])
+    clock = ManualClock(T0)
+    risk = RiskLimits(max_position=0.8, max_total_exposure=0.9, max_correlated_exposure=0.9)
+    with open_system(tmp_path, db_url, clock=clock, market=drop, risk=risk) as system:
+        below = round(touch(system, "ETH/USDT", Side.SELL) * 0.995, 2)  # reached after the drop
+        resting = system.gateway.submit(OrderIntent("ETH/USDT", Side.BUY, 2.0, price=below))
+        assert resting.status is OrderStatus.OPEN
+        clock.set(T0 + 30)  # the first second below the bid: part of the order fills
+        (first,) = system.gateway.reconcile().changed
+        assert (first.before, first.after) == ("OPEN", "PARTIALLY_FILLED")
+        assert 0 < first.filled_qty < 2.0
+        clock.set(T0 + 31)
+        (second,) = system.gateway.reconcile().changed
+        assert (second.before, second.after) == ("PARTIALLY_FILLED", "PARTIALLY_FILLED")
+        assert second.filled_qty > first.filled_qty
+        assert second.new_fills == 1  # the earlier fill is not recorded again
+        clock.set(T0 + 120)
+        (last,) = system.gateway.reconcile().changed
+        assert (last.after, last.filled_qty) == ("FILLED", 2.0)
+        recorded = rows(system.database, fills, client_order_id=resting.client_order_id)
+        venue_order = system.venue.order(resting.client_order_id)
+        assert venue_order is not None
+        assert sorted(f.trade_id for f in recorded) == sorted(f.trade_id for f in venue_order.fills)
+        assert sum(f.qty for f in recorded) == pytest.approx(2.0)
+        (position,) = rows(system.database, positions)
+        assert position.qty == pytest.approx(2.0)
+        assert system.gateway.reconcile().holdings == ()

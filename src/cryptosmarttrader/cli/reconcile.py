@@ -65,5 +65,7 @@ def _render(report: ReconcileReport) -> None:
             f"re-synced {holding.asset}: {holding.before:.10g} -> {holding.after:.10g}",
             markup=False,
         )
+    if report.holdings_skipped:
+        out.print(f"holdings not compared: {report.holdings_skipped}", markup=False)
     for error in report.errors:
         out.print(f"error: {error}", markup=False)

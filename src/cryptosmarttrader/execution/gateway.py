@@ -303,12 +303,20 @@ class OrderGateway:
         _log.warning("order.imported", client_order_id=coid, symbol=order.symbol)
         return update
 
-    def resync_holdings(self) -> list[tuple[str, float, float]]:
-        """Set positions and cash to the venue's balances where they differ.
+    def open_orders_at_version(self) -> tuple[int, list[StoredOrder]]:
+        """The non-final orders and the state version they belong to."""
+        with self._store.read() as tx:
+            return tx.control.state_version, tx.open_orders()
 
-        A held asset that cannot be priced raises: its risk must not be left uncounted.
+    def resync_holdings(
+        self, balances: Mapping[str, float], *, expected_version: int
+    ) -> list[tuple[str, float, float]] | None:
+        """Set positions and cash to ``balances`` (the venue's) where they differ.
+
+        Only if the trading state is still at ``expected_version``, the one the caller checked
+        the balances against; otherwise nothing is changed and None is returned. A held asset
+        that cannot be priced raises: its risk must not be left uncounted.
         """
-        balances = self._broker.balances()
         prices: dict[str, float] = {}
         with self._lock:
             book = self._book
@@ -327,6 +335,8 @@ class OrderGateway:
             try:
                 now = self._clock.now()
                 with self._store.write() as tx:
+                    if tx.version_before != expected_version:
+                        return None
                     book = self._sync_book(tx, now)
                     for symbol in sorted(candidates):
                         base = symbol.split("/")[0]

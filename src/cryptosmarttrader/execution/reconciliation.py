@@ -8,17 +8,22 @@
 2. Open venue orders that carry our client order id prefix but are unknown to the database
    are imported (``ORDER_IMPORTED``).
 3. Positions and cash are set to the venue's balances where they differ
-   (``HOLDINGS_RESYNCED``).
+   (``HOLDINGS_RESYNCED``), but only on a quiet book: no order being sent or unresolved,
+   every open order unchanged on a second look after the balances were read, and no write
+   to the trading state in between. Otherwise a fill that the venue's balance already holds
+   and the database does not yet (or the reverse) would be counted twice; the step is
+   skipped and says why, and the next run tries again.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from cryptosmarttrader.domain.clock import Clock
+from cryptosmarttrader.domain.orders import OrderStatus
 from cryptosmarttrader.exchanges.broker import Broker, ExecutionReport, VenueOpenOrder
 from cryptosmarttrader.execution.order_ledger import LedgerUpdate
 from cryptosmarttrader.observability.logging import get_logger
@@ -61,6 +66,8 @@ class ReconcileReport:
     imported: tuple[OrderChange, ...] = ()
     pending: tuple[UnresolvedOrder, ...] = ()
     holdings: tuple[HoldingChange, ...] = ()
+    holdings_skipped: str | None = None
+    """Why positions and cash were not compared with the venue this time, if they were not."""
     errors: tuple[str, ...] = ()
 
     @property
@@ -76,6 +83,7 @@ class ReconcileReport:
             "imported": [asdict(c) for c in self.imported],
             "pending": [asdict(p) for p in self.pending],
             "holdings": [asdict(h) for h in self.holdings],
+            "holdings_skipped": self.holdings_skipped,
             "errors": list(self.errors),
             "clean": self.clean,
         }
@@ -100,7 +108,11 @@ class Ledger(Protocol):
 
     def import_venue_order(self, order: VenueOpenOrder) -> LedgerUpdate: ...
 
-    def resync_holdings(self) -> list[tuple[str, float, float]]: ...
+    def open_orders_at_version(self) -> tuple[int, list[StoredOrder]]: ...
+
+    def resync_holdings(
+        self, balances: Mapping[str, float], *, expected_version: int
+    ) -> list[tuple[str, float, float]] | None: ...
 
 
 @dataclass
@@ -152,8 +164,10 @@ class Reconciler:
             errors += result.errors
         imported, import_errors = self._import_foreign()
         holdings: list[HoldingChange] = []
+        skipped: str | None = None
         try:
-            holdings = [HoldingChange(*change) for change in self._ledger.resync_holdings()]
+            changes, skipped = self._resync_holdings()
+            holdings = [HoldingChange(*change) for change in changes]
         except Exception as exc:  # noqa: BLE001 - reported; the next run tries again
             errors.append(f"holdings: {type(exc).__name__}: {exc}")
         report = ReconcileReport(
@@ -163,6 +177,7 @@ class Reconciler:
             imported=tuple(imported),
             pending=tuple(result.pending),
             holdings=tuple(holdings),
+            holdings_skipped=skipped,
             errors=tuple(errors + import_errors),
         )
         _log.info(
@@ -219,6 +234,25 @@ class Reconciler:
             return
         update = self._ledger.close_absent_order(order.client_order_id)
         result.changed.append(_change(order, update, "never reached the venue"))
+
+    def _resync_holdings(self) -> tuple[list[tuple[str, float, float]], str | None]:
+        if self._ledger.in_flight:
+            return [], "an order is being sent"
+        version, open_orders = self._ledger.open_orders_at_version()
+        if any(o.status in (OrderStatus.PENDING_SUBMIT, OrderStatus.UNKNOWN) for o in open_orders):
+            return [], "an order's outcome is not known yet"
+        balances = self._broker.balances()
+        for order in open_orders:
+            report = self._broker.fetch_order(order.symbol, order.client_order_id)
+            if report is None or (report.status, report.filled_qty) != (
+                order.status,
+                order.filled_qty,
+            ):
+                return [], f"order {order.client_order_id} changed while balances were read"
+        changes = self._ledger.resync_holdings(balances, expected_version=version)
+        if changes is None:
+            return [], "the trading state changed while balances were read"
+        return changes, None
 
     def _import_foreign(self) -> tuple[list[OrderChange], list[str]]:
         prefix = self._ledger.client_order_id_prefix
