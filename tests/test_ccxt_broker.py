@@ -223,3 +223,19 @@ def test_real_venues_need_live_and_keys(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="CST_API_KEY"):
         TradingSystem.open(explicit_settings(venue="kraken", quote="USD", **base), live=True)
     assert not (tmp_path / "cst.sqlite").exists()
+
+
+def test_a_refusal_after_an_open_outcome_is_not_taken_as_final(
+    exchange: RunningExchange, tmp_path: Path
+) -> None:
+    windows = {"send_window_s": 1.0, "recv_window_s": 1.0, "clock_margin_s": 0.2}
+    with open_http_system(tmp_path, sqlite(tmp_path), exchange.url, **windows) as system:
+        system.gateway.start()
+        add_fault(exchange.url, **ORDER, kind="http_503", count=1)  # outcome open
+        add_fault(exchange.url, **ORDER, kind="http_429", count=5)  # then refused
+        result = system.gateway.submit(taking_buy(system, "ETH/USDT", 0.2, "o1"))
+        assert result.status is OrderStatus.UNKNOWN  # the first request might still land
+        control(exchange.url, "DELETE", "/_paper/faults")
+        (change,) = system.gateway.reconcile(wait_s=10).changed
+        assert (change.before, change.after) == ("UNKNOWN", "REJECTED")
+        assert venue_orders(exchange.url) == []

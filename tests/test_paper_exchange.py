@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import ccxt
 import ccxt.async_support as ccxt_async
 import numpy as np
 import pytest
@@ -360,3 +361,25 @@ def test_the_exchange_serves_a_replay_through_ccxt() -> None:
 def test_malformed_candle_files_are_refused_with_the_line(text: str, message: str) -> None:
     with pytest.raises(CandleFormatError, match=message):
         parse_candle_csv(text.splitlines(), symbol="BTC/USDT", interval_s=60)
+
+
+def test_the_synchronous_ccxt_client_works_too(exchange: RunningExchange) -> None:
+    client = ccxt.binance(
+        {
+            "apiKey": DEMO_API_KEY,
+            "secret": DEMO_API_SECRET,
+            "options": {
+                "fetchMarkets": {"types": ["spot"]},
+                "fetchCurrencies": False,
+                "fetchMargins": False,
+            },
+        }
+    )
+    client.urls["api"]["public"] = f"{exchange.url}/api/v3"
+    client.urls["api"]["private"] = f"{exchange.url}/api/v3"
+    client.load_markets()
+    order = client.create_order(
+        "BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "cstsync1"}
+    )
+    assert (order["status"], order["filled"]) == ("closed", 0.01)
+    assert client.fetch_balance()["total"]["BTC"] == pytest.approx(0.01)

@@ -220,7 +220,9 @@ class CcxtBroker:
     async def _place(self, order: ApprovedOrder) -> ExecutionReport:
         cfg = self.config
         started = time.monotonic()
-        last_error = "no attempt made"
+        # Once an attempt's outcome was open, that request may still land: a later refusal or
+        # rejection then proves nothing, and only reconciliation may close the order.
+        errors: list[BaseException] = []
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(cfg.create_attempts),
@@ -235,20 +237,27 @@ class CcxtBroker:
                     if time.monotonic() - started > cfg.send_window_s:
                         raise BrokerError(
                             f"{self.venue}: order {order.client_order_id} not confirmed within "
-                            f"the {cfg.send_window_s:g} s send window ({last_error})"
+                            f"the {cfg.send_window_s:g} s send window ({_describe(errors[-1])})"
                         )
-                    return await self._create_once(order)
+                    try:
+                        report = await self._create_once(order)
+                    except (_AbsentError, _RefusedError) as exc:
+                        errors.append(exc)
+                        raise
+                    if report.status is OrderStatus.REJECTED and _any_open(errors):
+                        raise BrokerError(
+                            f"{self.venue}: order {order.client_order_id} rejected "
+                            f"({report.reason}) after an earlier attempt's outcome was open"
+                        )
+                    return report
         except RetryError as exc:
-            cause = exc.last_attempt.exception()
-            last_error = _describe(cause) if cause is not None else last_error
-            if isinstance(cause, _RefusedError):
+            last = _describe(errors[-1]) if errors else "no attempt made"
+            if not _any_open(errors):
                 # Every attempt was refused unprocessed: the order certainly is not there.
-                return _rejected(
-                    order.client_order_id, f"venue refused every attempt: {last_error}"
-                )
+                return _rejected(order.client_order_id, f"venue refused every attempt: {last}")
             raise BrokerError(
                 f"{self.venue}: order {order.client_order_id} outcome unknown after "
-                f"{cfg.create_attempts} attempts ({last_error})"
+                f"{len(errors)} attempts ({last})"
             ) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -425,6 +434,10 @@ def _rejected(client_order_id: str, reason: str) -> ExecutionReport:
         avg_price=None,
         reason=reason[:500],
     )
+
+
+def _any_open(errors: list[BaseException]) -> bool:
+    return any(isinstance(error, _AbsentError) for error in errors)
 
 
 def _describes(raw: Mapping[str, Any], client_order_id: str) -> bool:
