@@ -30,6 +30,7 @@ from cryptosmarttrader.execution import gateway as gateway_module
 from cryptosmarttrader.execution.gateway import OrderGateway, OutcomeNotRecordedError
 from cryptosmarttrader.execution.order_ledger import apply_report
 from cryptosmarttrader.execution.policy import ExecutionPolicy
+from cryptosmarttrader.execution.reconciliation import Reconciler
 from cryptosmarttrader.risk.book import PortfolioBook
 from cryptosmarttrader.risk.guard import RiskGuard
 from cryptosmarttrader.risk.kill_switch import KillSwitch
@@ -410,3 +411,33 @@ def test_partial_fills_are_recorded_once_each_until_the_order_fills(
         (position,) = rows(system.database, positions)
         assert position.qty == pytest.approx(2.0)
         assert system.gateway.reconcile().holdings == ()
+
+
+def test_reconciliation_waits_until_a_missing_order_can_no_longer_arrive(
+    db_url: str, tmp_path: Path
+) -> None:
+    clock = ManualClock(T0)
+    with open_system(tmp_path, db_url, clock=clock) as system:
+        spy = SpyBroker(system, fail=True)  # raises before the venue sees anything
+        gateway = gateway_with(system, spy)
+        lost = gateway.submit(post_only_bid(system, "BTC/USDT", 0.001))
+        assert lost.status is OrderStatus.UNKNOWN
+        slept: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            slept.append(seconds)
+            clock.advance(seconds)
+
+        reconciler = Reconciler(gateway, spy, clock, sleep=sleep)
+        impatient = reconciler.run()
+        assert [p.resolves_at for p in impatient.pending] == [T0 + spy.absent_final_after_s]
+        patient = reconciler.run(wait_s=30)
+        (change,) = patient.changed
+        assert (change.before, change.after, change.note) == (
+            "UNKNOWN",
+            "REJECTED",
+            "never reached the venue",
+        )
+        assert patient.clean
+        assert sum(slept) == pytest.approx(spy.absent_final_after_s + 0.05)
+        assert gateway.stored_open_orders() == []

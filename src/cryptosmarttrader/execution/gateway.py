@@ -182,7 +182,6 @@ class OrderGateway:
         self._known_version: int | None = None
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
-        self.last_reconcile: ReconcileReport | None = None
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -205,9 +204,7 @@ class OrderGateway:
     def reconcile(self, *, wait_s: float = 0.0) -> ReconcileReport:
         """Resolve every non-final order with the venue, import our orders the database lacks,
         re-sync positions and cash (see :mod:`execution.reconciliation`)."""
-        report = Reconciler(self, self._broker, self._clock).run(wait_s=wait_s)
-        self.last_reconcile = report
-        return report
+        return Reconciler(self, self._broker, self._clock).run(wait_s=wait_s)
 
     # The reconciliation ledger (execution.reconciliation.Ledger) ----------------------
     @property

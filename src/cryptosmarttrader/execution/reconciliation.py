@@ -141,20 +141,18 @@ class Reconciler:
         """Reconcile once; with ``wait_s`` > 0, wait (up to that long) for young absent orders
         to become old enough to resolve, and look them up again."""
         give_up = self._clock.now() + wait_s
+        real_give_up = time.monotonic() + wait_s  # also bounded in real time (manual clocks)
         orders = self._ledger.stored_open_orders()
         checked = len(orders)
         result = self._pass(orders)
         unchanged = result.unchanged
         changed = list(result.changed)
         errors = list(result.errors)
-        while result.pending:
+        while result.pending and time.monotonic() < real_give_up:
             waits = [p.resolves_at for p in result.pending if p.resolves_at is not None]
-            if not waits:
+            if not waits or min(waits) > give_up:
                 break
-            wake = min(waits)
-            if wake > give_up:
-                break
-            self._sleep(max(0.0, wake - self._clock.now()) + 0.05)
+            self._sleep(min(max(0.0, min(waits) - self._clock.now()) + 0.05, wait_s))
             again = {p.client_order_id for p in result.pending}
             result = self._pass(
                 [o for o in self._ledger.stored_open_orders() if o.client_order_id in again]
