@@ -15,8 +15,9 @@ refused as a duplicate), sends a new one, and is killed at a random point:
 * ``after_response``: the answer arrived but was not written down;
 * ``none``: no crash.
 
-At the end a last process reconciles (waiting for orders too young to close), and the
-harness compares both sides. Exit status 0 when every check holds, 1 otherwise.
+At the end the harness cancels the orders still resting on the exchange (so that nothing moves
+while both sides are compared), a last process reconciles (waiting for orders too young to
+close), and the harness compares both sides. Exit status 0 when every check holds, else 1.
 """
 
 from __future__ import annotations
@@ -277,6 +278,12 @@ def run_harness(args: argparse.Namespace) -> int:
                         f"  {iteration + 1:>4}/{args.iterations} {point:<15} {kind:<6} exit {code}",
                         flush=True,
                     )
+            # Resting bids keep filling as the live market moves: cancel what is still open on
+            # the venue, so that both sides can be compared at rest. The final process then
+            # has to reconcile those cancels (and any fills before them) too.
+            for resting in exchange.venue.open_orders():
+                exchange.venue.cancel(resting.client_order_id)
+                tally["canceled_at_the_end"] += 1
             code, out = _child(
                 home, database_url, running.url, iteration=-1, point="none", kind="taker", wait=30.0
             )

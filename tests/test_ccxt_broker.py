@@ -239,3 +239,19 @@ def test_a_refusal_after_an_open_outcome_is_not_taken_as_final(
         (change,) = system.gateway.reconcile(wait_s=10).changed
         assert (change.before, change.after) == ("UNKNOWN", "REJECTED")
         assert venue_orders(exchange.url) == []
+
+
+def test_cancel_by_client_order_id(exchange: RunningExchange, tmp_path: Path) -> None:
+    with open_http_system(tmp_path, sqlite(tmp_path), exchange.url) as system:
+        system.gateway.start()
+        resting = system.gateway.submit(resting_bid(system, "ETH/USDT", 0.1, "c1"))
+        assert resting.status is OrderStatus.OPEN
+        canceled = system.broker.cancel("ETH/USDT", resting.client_order_id)
+        assert canceled.status is OrderStatus.CANCELED
+        again = system.broker.cancel("ETH/USDT", resting.client_order_id)  # already final
+        assert again.status is OrderStatus.CANCELED
+        with pytest.raises(KeyError):
+            system.broker.cancel("ETH/USDT", "cst000000000000000")
+        (change,) = system.gateway.reconcile().changed
+        assert (change.before, change.after) == ("OPEN", "CANCELED")
+        assert system.gateway.stored_open_orders() == []
