@@ -22,6 +22,7 @@ from cryptosmarttrader.exchanges.paper.server import (
     PaperExchangeConfig,
     serve_forever,
 )
+from cryptosmarttrader.observability.logging import configure_logging
 
 
 def paper_exchange(
@@ -65,7 +66,10 @@ def paper_exchange(
         "(e.g. 'http_503@/api/v3/order#2')",
     ),
 ) -> None:
-    """Serve a Binance-compatible spot REST API over the simulated market (or a replay)."""
+    """Serve a Binance-compatible spot REST API over the simulated market (or a replay).
+
+    Orders and injected faults are logged as JSON lines on stderr."""
+    configure_logging(None, "INFO")
     if host not in ("127.0.0.1", "localhost", "::1"):
         error_console().print(
             f"warning: binding {host}: the paper exchange is reachable beyond this machine",
@@ -110,7 +114,8 @@ def paper_exchange(
             else f"simulated market (seed {seed})"
         )
         typer.echo(f"paper exchange listening on {url}  ({source}; {len(market.symbols)} symbols)")
-        typer.echo(f"  API key {api_key}; stats at {url}/_paper/stats; Ctrl-C stops it")
+        key = f"demo key {DEMO_API_KEY}" if api_key == DEMO_API_KEY else "your API key"
+        typer.echo(f"  clients sign with the {key}; stats at {url}/_paper/stats; Ctrl-C stops it")
 
     try:
         asyncio.run(serve_forever(exchange, host=host, port=port, ready=ready))
