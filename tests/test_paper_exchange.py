@@ -27,7 +27,7 @@ from cryptosmarttrader.exchanges.paper.replay import ReplayMarket, load_replay_s
 from cryptosmarttrader.exchanges.paper.server import RunningExchange
 from tests.paper_exchange import control, running_exchange
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data"
 
 
 @pytest.fixture
@@ -311,7 +311,7 @@ def test_bad_fault_specs_are_refused(spec: str) -> None:
 
 def test_a_replayed_csv_reproduces_its_candles() -> None:
     series = load_replay_series(DATA / "BTC_USDT-5m.csv")
-    assert (series.symbol, series.interval_s, len(series)) == ("BTC/USDT", 300, 10_999)
+    assert (series.symbol, series.interval_s, len(series)) == ("BTC/USDT", 300, 200)
     start = 1_000_000.0
     market = ReplayMarket(series, start_ts=start, speed=1.0)
     for k in range(5):
