@@ -21,10 +21,11 @@ POSTGRES_ADMIN_URL = os.environ.get(
 
 
 @pytest.fixture(scope="session", autouse=True)
-def json_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def json_log(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     log_file = tmp_path_factory.mktemp("logs") / "test.jsonl"
     configure_logging(log_file, "DEBUG")
-    return log_file
+    yield log_file
+    configure_logging(None, "WARNING")  # closes the file
 
 
 def service_missing(reason: str) -> None:
