@@ -54,6 +54,8 @@ T = TypeVar("T")
 
 _log = get_logger("ccxt_broker")
 
+_KRAKEN_MIN_DEADLINE_S = 2.5
+
 # A create that failed with one of these was refused before the venue processed it.
 _REFUSED = (ccxt_errors.DDoSProtection, ccxt_errors.InvalidNonce)
 # A create that failed with one of these was processed and rejected: final.
@@ -115,8 +117,14 @@ class CcxtBroker:
     def __init__(self, config: CcxtVenueConfig) -> None:
         self.config = config
         self.venue = config.venue
+        # Kraken's AddOrder `deadline` must lie at least a couple of seconds ahead.
+        self._recv_window_s = (
+            max(config.recv_window_s, _KRAKEN_MIN_DEADLINE_S)
+            if config.exchange_id == "kraken"
+            else config.recv_window_s
+        )
         self.absent_final_after_s = (
-            config.send_window_s + config.recv_window_s + config.clock_margin_s
+            config.send_window_s + self._recv_window_s + config.clock_margin_s
         )
         self._loop = LoopThread(f"ccxt-{config.venue}")
         self._exchange: Any = self._loop.run(self._create_client(), 30)
@@ -272,7 +280,7 @@ class CcxtBroker:
         if order.reduce_only and self.config.exchange_id == "kraken":
             params["reduceOnly"] = True
         if self.config.exchange_id == "kraken":
-            deadline = datetime.now(UTC).timestamp() + max(self.config.recv_window_s, 2.5)
+            deadline = datetime.now(UTC).timestamp() + self._recv_window_s
             params["deadline"] = datetime.fromtimestamp(deadline, UTC).isoformat()
         try:
             raw = await self._exchange.create_order(
