@@ -13,6 +13,7 @@ import pytest
 from cryptosmarttrader.config.settings import ConfigError, explicit_settings
 from cryptosmarttrader.domain.orders import OrderStatus
 from cryptosmarttrader.domain.reason_codes import ReasonCode
+from cryptosmarttrader.exchanges.broker import BrokerError
 from cryptosmarttrader.exchanges.paper.server import RunningExchange
 from cryptosmarttrader.runtime.system import LiveTradingNotConfirmedError, TradingSystem
 from cryptosmarttrader.store.schema import audit_events, fills, orders, positions
@@ -255,3 +256,26 @@ def test_cancel_by_client_order_id(exchange: RunningExchange, tmp_path: Path) ->
         (change,) = system.gateway.reconcile().changed
         assert (change.before, change.after) == ("OPEN", "CANCELED")
         assert system.gateway.stored_open_orders() == []
+
+
+def test_a_balance_answer_that_is_not_json_never_zeroes_the_account(
+    exchange: RunningExchange, tmp_path: Path
+) -> None:
+    with open_http_system(tmp_path, sqlite(tmp_path), exchange.url) as system:
+        system.gateway.start()
+        before = system.gateway.portfolio().state.cash
+        add_fault(exchange.url, kind="garbage", path="/api/v3/account")
+        report = system.gateway.reconcile()
+        assert report.holdings == ()
+        assert any("balance answer was not a balance" in e for e in report.errors)
+        assert system.gateway.portfolio().state.cash == before == 10_000.0
+
+
+def test_a_catalog_that_is_not_json_is_refused_and_not_kept(
+    exchange: RunningExchange, tmp_path: Path
+) -> None:
+    add_fault(exchange.url, kind="garbage", path="/api/v3/exchangeInfo", count=1)
+    with open_http_system(tmp_path, sqlite(tmp_path), exchange.url) as system:
+        with pytest.raises(BrokerError, match="no tradable spot market"):
+            system.gateway.instruments  # noqa: B018 - the first use loads the catalog
+        assert "ETH/USDT" in system.gateway.instruments  # the next answer is good, and kept

@@ -202,12 +202,23 @@ class CcxtBroker:
     # --- catalog and account ------------------------------------------------------------
     def instruments(self) -> dict[str, Instrument]:
         if self._instruments is None:
-            markets = self._run(self._with_retries(self._exchange.load_markets, "load markets"))
-            self._instruments = _instruments_from(markets)
+            # reload=True: ccxt would otherwise hand back its first answer, even an empty one.
+            markets = self._run(
+                self._with_retries(lambda: self._exchange.load_markets(True), "load markets")
+            )
+            instruments = _instruments_from(markets)
+            if not instruments:
+                # ccxt turns an answer that is not JSON into an empty catalog: never keep that.
+                raise BrokerError(f"{self.venue}: the venue listed no tradable spot market")
+            self._instruments = instruments
         return dict(self._instruments)
 
     def balances(self) -> dict[str, float]:
         raw = self._run(self._with_retries(self._exchange.fetch_balance, "fetch balance"))
+        if not isinstance(raw.get("info"), dict | list):
+            # ccxt parses a body that is not JSON into an empty balance; taking that as "no
+            # money" would zero the account on the next re-sync.
+            raise BrokerError(f"{self.venue}: the balance answer was not a balance")
         totals = raw.get("total") or {}
         return {str(asset): _num(qty) for asset, qty in totals.items() if _num(qty) > 0}
 
