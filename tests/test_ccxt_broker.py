@@ -279,3 +279,20 @@ def test_a_catalog_that_is_not_json_is_refused_and_not_kept(
         with pytest.raises(BrokerError, match="no tradable spot market"):
             system.gateway.instruments  # noqa: B018 - the first use loads the catalog
         assert "ETH/USDT" in system.gateway.instruments  # the next answer is good, and kept
+
+
+def test_a_fill_list_that_is_not_json_never_records_a_fill_less_status(
+    exchange: RunningExchange, tmp_path: Path
+) -> None:
+    with open_http_system(tmp_path, sqlite(tmp_path), exchange.url) as system:
+        system.gateway.start()
+        # The create answers without fills (ACK-like garbage), and every fill lookup is garbage.
+        add_fault(exchange.url, **ORDER, kind="garbage", count=1)
+        add_fault(exchange.url, path="/api/v3/myTrades", kind="garbage")
+        result = system.gateway.submit(taking_buy(system, "ETH/USDT", 0.2, "g1"))
+        assert result.status is OrderStatus.UNKNOWN  # filled on the venue, fills not known yet
+        assert rows(system.database, fills) == []
+        control(exchange.url, "DELETE", "/_paper/faults")
+        (change,) = system.gateway.reconcile().changed
+        assert (change.after, change.filled_qty, change.new_fills) == ("FILLED", 0.2, 1)
+        assert [p.qty for p in rows(system.database, positions)] == [pytest.approx(0.2)]

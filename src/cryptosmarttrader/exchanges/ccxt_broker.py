@@ -421,12 +421,22 @@ class CcxtBroker:
         )
 
     async def _fills(self, raw: Mapping[str, Any], symbol: str) -> tuple[BrokerFill, ...]:
-        trades = raw.get("trades") or []
-        if not trades or any(t.get("id") is None for t in trades):
+        """Every fill of the order; they must add up to its filled quantity, because the ledger
+        moves positions by fills: a status without its fills would lose them."""
+        filled = _num(raw.get("filled"))
+        trades = list(raw.get("trades") or [])
+        if not _complete(trades, filled):
             order_id = raw.get("id")
-            trades = await self._with_retries(
-                lambda: self._exchange.fetch_order_trades(order_id, symbol), "fetch fills"
-            )
+
+            async def fetch() -> list[dict[str, Any]]:
+                found = list(await self._exchange.fetch_order_trades(order_id, symbol))
+                if not _complete(found, filled):
+                    raise ccxt_errors.BadResponse(
+                        f"fills of order {order_id} do not add up to its filled {filled:g}"
+                    )
+                return found
+
+            trades = await self._with_retries(fetch, "fetch fills")
         fills = []
         for trade in trades:
             fee = trade.get("fee") or {}
@@ -453,6 +463,12 @@ def _rejected(client_order_id: str, reason: str) -> ExecutionReport:
         avg_price=None,
         reason=reason[:500],
     )
+
+
+def _complete(trades: list[dict[str, Any]], filled: float) -> bool:
+    if any(t.get("id") is None for t in trades):
+        return False
+    return sum(_num(t.get("amount")) for t in trades) >= filled * (1 - 1e-9)
 
 
 def _any_open(errors: list[BaseException]) -> bool:
