@@ -17,7 +17,8 @@ exactly what restart reconciliation needs to find the order on the venue without
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -252,51 +253,34 @@ class OrderGateway:
     def import_venue_order(self, order: VenueOpenOrder) -> LedgerUpdate:
         report = order.report
         coid = report.client_order_id
-        with self._lock:
-            try:
-                now = self._clock.now()
-                with self._store.write() as tx:
-                    book = self._sync_book(tx, now)
-                    reference = order.price or report.avg_price or 0.0
-                    tx.insert_order(
-                        OrderRecord(
-                            client_order_id=coid,
-                            venue=self.venue,
-                            symbol=order.symbol,
-                            side=order.side.value,
-                            order_type=order.order_type.value,
-                            time_in_force=TimeInForce.GTC.value,
-                            requested_qty=order.qty,
-                            qty=order.qty,
-                            price=order.price,
-                            status=OrderStatus.PENDING_SUBMIT.value,
-                            strategy=IMPORTED_STRATEGY,
-                            signal_id="",
-                            reduce_only=False,
-                            reference_price=reference,
-                            est_slippage_bps=0.0,
-                            est_slippage_quote=0.0,
-                            created_at=now,
-                        )
-                    )
-                    book.reserve(PendingOrder(coid, order.symbol, order.side, order.qty))
-                    stored = tx.get_order(coid)
-                    assert stored is not None
-                    update = apply_report(
-                        tx,
-                        book,
-                        stored,
-                        report,
-                        error=None,
-                        now=now,
-                        code=ReasonCode.ORDER_IMPORTED,
-                    )
-                    _save_account_if_changed(tx, book, now)
-                    version = tx.control.state_version
-                self._known_version = version
-            except BaseException:
-                self._known_version = None
-                raise
+        with self._writing() as (tx, book, now):
+            tx.insert_order(
+                OrderRecord(
+                    client_order_id=coid,
+                    venue=self.venue,
+                    symbol=order.symbol,
+                    side=order.side.value,
+                    order_type=order.order_type.value,
+                    time_in_force=TimeInForce.GTC.value,
+                    requested_qty=order.qty,
+                    qty=order.qty,
+                    price=order.price,
+                    status=OrderStatus.PENDING_SUBMIT.value,
+                    strategy=IMPORTED_STRATEGY,
+                    signal_id="",
+                    reduce_only=False,
+                    reference_price=order.price or report.avg_price or 0.0,
+                    est_slippage_bps=0.0,
+                    est_slippage_quote=0.0,
+                    created_at=now,
+                )
+            )
+            book.reserve(PendingOrder(coid, order.symbol, order.side, order.qty))
+            stored = tx.get_order(coid)
+            assert stored is not None
+            update = apply_report(
+                tx, book, stored, report, error=None, now=now, code=ReasonCode.ORDER_IMPORTED
+            )
         _log.warning("order.imported", client_order_id=coid, symbol=order.symbol)
         return update
 
@@ -328,49 +312,37 @@ class OrderGateway:
             if _usable(snapshot):
                 prices[symbol] = snapshot.mid
         changes: list[tuple[str, float, float]] = []
-        with self._lock:
-            try:
-                now = self._clock.now()
-                with self._store.write() as tx:
-                    if tx.version_before != expected_version:
-                        return None
-                    book = self._sync_book(tx, now)
-                    for symbol in sorted(candidates):
-                        base = symbol.split("/")[0]
-                        ours = book.position(symbol).qty
-                        theirs = float(balances.get(base, 0.0))
-                        step = (
-                            self.instruments[symbol].qty_step if symbol in self.instruments else 0.0
-                        )
-                        if abs(theirs - ours) <= max(step / 2, 1e-12):
-                            continue
-                        mark = book.marks.get(symbol)
-                        price = prices.get(symbol) or (mark.price if mark else None)
-                        if price is None:
-                            raise RuntimeError(f"cannot price {symbol} to re-sync its holding")
-                        position = book.set_holding(symbol, theirs, price)
-                        tx.save_position(position, Mark(price, now), now)
-                        changes.append((base, ours, theirs))
-                    cash = float(balances.get(self.quote, 0.0))
-                    if abs(cash - book.cash) > max(1e-6, abs(cash) * 1e-9):
-                        changes.append((self.quote, book.cash, cash))
-                        book.set_cash(cash)
-                    for asset, before, after in changes:
-                        tx.insert_audit(
-                            AuditRecord(
-                                at=now,
-                                kind=RECONCILE_AUDIT_KIND,
-                                reason_code=ReasonCode.HOLDINGS_RESYNCED.value,
-                                message=f"{asset}: {before:.10g} -> {after:.10g} (venue balance)",
-                                details={"asset": asset, "before": before, "after": after},
-                            )
-                        )
-                    _save_account_if_changed(tx, book, now)
-                    version = tx.control.state_version
-                self._known_version = version
-            except BaseException:
-                self._known_version = None
-                raise
+        with self._writing() as (tx, book, now):
+            if tx.version_before != expected_version:
+                return None
+            for symbol in sorted(candidates):
+                base = symbol.split("/")[0]
+                ours = book.position(symbol).qty
+                theirs = float(balances.get(base, 0.0))
+                step = self.instruments[symbol].qty_step if symbol in self.instruments else 0.0
+                if abs(theirs - ours) <= max(step / 2, 1e-12):
+                    continue
+                mark = book.marks.get(symbol)
+                price = prices.get(symbol) or (mark.price if mark else None)
+                if price is None:
+                    raise RuntimeError(f"cannot price {symbol} to re-sync its holding")
+                position = book.set_holding(symbol, theirs, price)
+                tx.save_position(position, Mark(price, now), now)
+                changes.append((base, ours, theirs))
+            cash = float(balances.get(self.quote, 0.0))
+            if abs(cash - book.cash) > max(1e-6, abs(cash) * 1e-9):
+                changes.append((self.quote, book.cash, cash))
+                book.set_cash(cash)
+            for asset, before, after in changes:
+                tx.insert_audit(
+                    AuditRecord(
+                        at=now,
+                        kind=RECONCILE_AUDIT_KIND,
+                        reason_code=ReasonCode.HOLDINGS_RESYNCED.value,
+                        message=f"{asset}: {before:.10g} -> {after:.10g} (venue balance)",
+                        details={"asset": asset, "before": before, "after": after},
+                    )
+                )
         for asset, before, after in changes:
             _log.warning("holdings.resynced", asset=asset, before=before, after=after)
         return changes
@@ -621,19 +593,25 @@ class OrderGateway:
         *,
         code: ReasonCode | None = None,
     ) -> LedgerUpdate:
+        with self._writing() as (tx, book, now):
+            stored = tx.get_order(client_order_id)
+            if stored is None:
+                raise RuntimeError(f"order {client_order_id} vanished from the database")
+            return apply_report(tx, book, stored, report, error=error, now=now, code=code)
+
+    @contextmanager
+    def _writing(self) -> Iterator[tuple[StateTransaction, PortfolioBook, float]]:
+        """Gateway lock, state transaction and an up-to-date book; the account is saved if it
+        changed, and the book is marked stale if anything fails."""
         with self._lock:
             try:
                 now = self._clock.now()
                 with self._store.write() as tx:
                     book = self._sync_book(tx, now)
-                    stored = tx.get_order(client_order_id)
-                    if stored is None:
-                        raise RuntimeError(f"order {client_order_id} vanished from the database")
-                    update = apply_report(tx, book, stored, report, error=error, now=now, code=code)
+                    yield tx, book, now
                     _save_account_if_changed(tx, book, now)
                     version = tx.control.state_version
                 self._known_version = version
-                return update
             except BaseException:
                 self._known_version = None
                 raise
