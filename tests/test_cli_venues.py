@@ -57,16 +57,17 @@ def test_orders_go_through_the_paper_exchange_and_reconcile_is_clean(
         "CST_EXCHANGE__PAPER_EXCHANGE_URL": paper_exchange,
         **FAST,
     }
-    placed = run(
-        tmp_path, "order", "buy", "ETH/USDT", "0.05", "--tif", "POST_ONLY", "--json", **env
-    )
+    # A bid half a percent under the market rests whatever the live price does meanwhile.
+    probe = as_json(run(tmp_path, "order", "buy", "ETH/USDT", "0.05", "--dry-run", "--json", **env))
+    price = f"{probe['price'] * 0.995:.2f}"
+    placed = run(tmp_path, "order", "buy", "ETH/USDT", "0.05", "--price", price, "--json", **env)
     assert placed.returncode == 0, placed.stderr
     result = as_json(placed)
     assert result["status"] == "OPEN"  # after a 503 the broker looked up and re-sent once
     with urllib.request.urlopen(f"{paper_exchange}/_paper/stats", timeout=10) as response:  # noqa: S310
         stats = json.loads(response.read())
     assert stats["faults_injected"] == {"http_503": 1}
-    assert stats["requests"]["POST /api/v3/order"] == 2
+    assert stats["requests"]["POST /api/v3/order"] == 2  # the dry run sent nothing
     assert stats["orders"]["placed"] == 1
     reconciled = run(tmp_path, "reconcile", "--json", **env)
     assert reconciled.returncode == 0, reconciled.stderr

@@ -149,8 +149,13 @@ def test_binance_errors_reach_ccxt_as_the_right_exceptions(exchange: RunningExch
         ]
         book = await client.fetch_order_book("ETH/USDT", 5)
         attempts.append(
-            client.create_order(  # a post-only bid above the ask would take
-                "ETH/USDT", "limit", "buy", 0.1, book["asks"][0][0], {"postOnly": True}
+            client.create_order(  # a post-only bid well above the ask would take
+                "ETH/USDT",
+                "limit",
+                "buy",
+                0.1,
+                round(book["asks"][0][0] * 1.01, 2),
+                {"postOnly": True},
             )
         )
         for attempt in attempts:
