@@ -114,8 +114,8 @@ def paper_exchange(
             else f"simulated market (seed {seed})"
         )
         typer.echo(f"paper exchange listening on {url}  ({source}; {len(market.symbols)} symbols)")
-        key = f"demo key {DEMO_API_KEY}" if api_key == DEMO_API_KEY else "your API key"
-        typer.echo(f"  clients sign with the {key}; stats at {url}/_paper/stats; Ctrl-C stops it")
+        key = f"the demo key {DEMO_API_KEY}" if api_key == DEMO_API_KEY else "your API key"
+        typer.echo(f"  clients sign with {key}; stats at {url}/_paper/stats; Ctrl-C stops it")
 
     try:
         asyncio.run(serve_forever(exchange, host=host, port=port, ready=ready))
