@@ -37,6 +37,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS
 from cryptosmarttrader.domain.market import MarketSnapshot, depth_within
 from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side, TimeInForce
 from cryptosmarttrader.domain.symbols import Instrument, is_valid_symbol
@@ -55,6 +56,14 @@ T = TypeVar("T")
 _log = get_logger("ccxt_broker")
 
 _KRAKEN_MIN_DEADLINE_S = 2.5
+
+# ccxt options that keep the Binance client to the spot API (no futures, margin or wallet
+# endpoints), which is all a spot account, and the paper exchange, serve.
+BINANCE_SPOT_ONLY: dict[str, Any] = {
+    "fetchMarkets": {"types": ["spot"]},
+    "fetchCurrencies": False,
+    "fetchMargins": False,
+}
 
 # A create that failed with one of these was refused before the venue processed it.
 _REFUSED = (ccxt_errors.DDoSProtection, ccxt_errors.InvalidNonce)
@@ -129,15 +138,18 @@ class CcxtBroker:
         self._loop = LoopThread(f"ccxt-{config.venue}")
         self._exchange: Any = self._loop.run(self._create_client(), 30)
         self._instruments: dict[str, Instrument] | None = None
+        self._backoff = wait_exponential_jitter(
+            multiplier=config.backoff_initial_s,
+            max=config.backoff_max_s,
+            jitter=config.backoff_initial_s,
+        )
 
     async def _create_client(self) -> Any:
         cfg = self.config
         options: dict[str, Any] = {}
         if cfg.exchange_id == "binance":
             options = {
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
+                **BINANCE_SPOT_ONLY,
                 "recvWindow": int(cfg.recv_window_s * 1000),
                 "defaultType": "spot",
                 # Reconciliation lists every open order on purpose (to find ours).
@@ -166,10 +178,11 @@ class CcxtBroker:
         return cfg.send_window_s + per_call * (cfg.lookup_attempts + 2) + 30
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        budget = self._budget_s()
         try:
-            return self._loop.run(coro, self._budget_s())
+            return self._loop.run(coro, budget)
         except TimeoutError as exc:
-            raise BrokerError(f"{self.venue}: no answer within {self._budget_s():.0f} s") from exc
+            raise BrokerError(f"{self.venue}: no answer within {budget:.0f} s") from exc
 
     async def _with_retries(self, call: Callable[[], Awaitable[T]], what: str) -> T:
         """A read-only call, retried on transient failures; BrokerError when it cannot tell."""
@@ -177,14 +190,8 @@ class CcxtBroker:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(cfg.lookup_attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=cfg.backoff_initial_s,
-                    max=cfg.backoff_max_s,
-                    jitter=cfg.backoff_initial_s,
-                ),
-                retry=retry_if_exception_type(
-                    (ccxt_errors.OperationFailed, ccxt_errors.ExchangeNotAvailable)
-                ),
+                wait=self._backoff,
+                retry=retry_if_exception_type(ccxt_errors.OperationFailed),
                 reraise=True,
             ):
                 with attempt:
@@ -245,11 +252,7 @@ class CcxtBroker:
         try:
             async for attempt in AsyncRetrying(
                 stop=stop_after_attempt(cfg.create_attempts),
-                wait=wait_exponential_jitter(
-                    multiplier=cfg.backoff_initial_s,
-                    max=cfg.backoff_max_s,
-                    jitter=cfg.backoff_initial_s,
-                ),
+                wait=self._backoff,
                 retry=retry_if_exception_type((_AbsentError, _RefusedError)),
             ):
                 with attempt:
@@ -288,9 +291,9 @@ class CcxtBroker:
                 params["postOnly"] = True
             elif order.time_in_force is not TimeInForce.GTC:
                 params["timeInForce"] = order.time_in_force.value
-        if order.reduce_only and self.config.exchange_id == "kraken":
-            params["reduceOnly"] = True
         if self.config.exchange_id == "kraken":
+            if order.reduce_only:
+                params["reduceOnly"] = True
             deadline = datetime.now(UTC).timestamp() + self._recv_window_s
             params["deadline"] = datetime.fromtimestamp(deadline, UTC).isoformat()
         try:
@@ -514,7 +517,8 @@ def _instruments_from(markets: Mapping[str, Any]) -> dict[str, Instrument]:
     return result
 
 
-_TIMEFRAMES = {60: "1m", 300: "5m", 900: "15m", 3600: "1h", 14_400: "4h", 86_400: "1d"}
+# Candle intervals both Binance and Kraken serve.
+_TIMEFRAMES = {TIMEFRAME_SECONDS[name]: name for name in ("1m", "5m", "15m", "1h", "4h", "1d")}
 
 
 class CcxtMarketData:

@@ -207,7 +207,7 @@ class Reconciler:
             if report is None:
                 self._absent(order, result)
                 continue
-            if report.status is order.status and report.filled_qty == order.filled_qty:
+            if _unchanged(order, report):
                 result.unchanged += 1
                 continue
             try:
@@ -242,10 +242,7 @@ class Reconciler:
         balances = self._broker.balances()
         for order in open_orders:
             report = self._broker.fetch_order(order.symbol, order.client_order_id)
-            if report is None or (report.status, report.filled_qty) != (
-                order.status,
-                order.filled_qty,
-            ):
+            if report is None or not _unchanged(order, report):
                 return [], f"order {order.client_order_id} changed while balances were read"
         changes = self._ledger.resync_holdings(balances, expected_version=version)
         if changes is None:
@@ -281,6 +278,11 @@ class Reconciler:
                 )
             )
         return imported, errors
+
+
+def _unchanged(order: StoredOrder, report: ExecutionReport) -> bool:
+    """The venue says what the database already holds about this order."""
+    return report.status is order.status and report.filled_qty == order.filled_qty
 
 
 def _change(order: StoredOrder, update: LedgerUpdate, note: str) -> OrderChange:

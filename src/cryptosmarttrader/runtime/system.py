@@ -192,25 +192,13 @@ def ccxt_config(settings: Settings) -> CcxtVenueConfig:
     venue = settings.exchange
     key = settings.api_key.get_secret_value() if settings.api_key else None
     secret = settings.api_secret.get_secret_value() if settings.api_secret else None
-    if settings.venue == "paper-exchange":
-        return CcxtVenueConfig(
-            exchange_id="binance",
-            venue="paper-exchange",
-            api_key=key or DEMO_API_KEY,
-            api_secret=secret or DEMO_API_SECRET,
-            base_url=venue.paper_exchange_url,
-            timeout_s=venue.timeout_s,
-            create_attempts=venue.create_attempts,
-            recv_window_s=venue.recv_window_s,
-            send_window_s=venue.send_window_s,
-            clock_margin_s=venue.clock_margin_s,
-            client_throttle=venue.client_throttle,
-        )
+    paper = settings.venue == "paper-exchange"
     return CcxtVenueConfig(
-        exchange_id=settings.venue,
+        exchange_id="binance" if paper else settings.venue,
         venue=settings.venue,
-        api_key=key,
-        api_secret=secret,
+        api_key=(key or DEMO_API_KEY) if paper else key,
+        api_secret=(secret or DEMO_API_SECRET) if paper else secret,
+        base_url=venue.paper_exchange_url if paper else None,
         timeout_s=venue.timeout_s,
         create_attempts=venue.create_attempts,
         recv_window_s=venue.recv_window_s,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS
 from cryptosmarttrader.domain.market import MarketSnapshot
 from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side, TimeInForce
 from cryptosmarttrader.domain.symbols import Instrument
@@ -22,20 +23,10 @@ Json = dict[str, Any]
 DEMO_API_KEY = "paper-demo-key"
 DEMO_API_SECRET = "paper-demo-secret"  # noqa: S105
 
+# Binance's kline intervals up to a day: the shared candle table plus one second.
 KLINE_INTERVALS = {
     "1s": 1,
-    "1m": 60,
-    "3m": 180,
-    "5m": 300,
-    "15m": 900,
-    "30m": 1800,
-    "1h": 3600,
-    "2h": 7200,
-    "4h": 14_400,
-    "6h": 21_600,
-    "8h": 28_800,
-    "12h": 43_200,
-    "1d": 86_400,
+    **{name: seconds for name, seconds in TIMEFRAME_SECONDS.items() if seconds <= 86_400},
 }
 
 _STATUS = {
