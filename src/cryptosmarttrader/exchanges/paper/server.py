@@ -213,9 +213,10 @@ class PaperExchange:
             await asyncio.sleep(fault.param if fault.param is not None else 30.0)
         elif kind in HTTP_STATUS:
             status = HTTP_STATUS[kind]
-            headers = {"Retry-After": "1"} if status in (418, 429) else {}
             if status in (418, 429):
-                return _error(BinanceError(status, -1003, "Too many requests."), headers)
+                return _error(
+                    BinanceError(status, -1003, "Too many requests."), {"Retry-After": "1"}
+                )
             return web.Response(status=status, text=f"{status} injected by the paper exchange")
         elif kind is FaultKind.RESET:
             _drop(request)
@@ -349,18 +350,23 @@ class PaperExchange:
         else:
             count = limit
             first_open = last_open - (count - 1) * interval
-        rows = [self._kline(symbol, first_open + k * interval, interval, now) for k in range(count)]
+        quote_per_second = self._snapshot(symbol, now).volume_24h_quote / 86_400
+        rows = [
+            self._kline(symbol, first_open + k * interval, interval, now, quote_per_second)
+            for k in range(count)
+        ]
         return _json(rows)
 
-    def _kline(self, symbol: str, open_ts: float, interval: int, now: float) -> list[Any]:
+    def _kline(
+        self, symbol: str, open_ts: float, interval: int, now: float, quote_per_second: float
+    ) -> list[Any]:
         last = min(open_ts + interval - 1, math.floor(now))
         samples = min(interval, 60)
         times = np.unique(
             np.concatenate([open_ts + np.arange(samples) * (interval / samples), [last]])
         )
         prices = self.market.prices(symbol, times[times <= last])
-        snapshot = self._snapshot(symbol, now)
-        volume = snapshot.volume_24h_quote / 86_400 * interval / float(prices[-1])
+        volume = quote_per_second * interval / float(prices[-1])
         return wire.kline(
             open_ts,
             interval,
