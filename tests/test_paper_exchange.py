@@ -21,6 +21,7 @@ import pytest
 from ccxt.base import errors as ccxt_errors
 
 from cryptosmarttrader.domain.candles import CandleFormatError, parse_candle_csv
+from cryptosmarttrader.exchanges.ccxt_broker import BINANCE_SPOT_ONLY
 from cryptosmarttrader.exchanges.paper.binance_dialect import DEMO_API_KEY, DEMO_API_SECRET
 from cryptosmarttrader.exchanges.paper.faults import FaultSpecError, parse_fault
 from cryptosmarttrader.exchanges.paper.replay import ReplayMarket, load_replay_series
@@ -36,16 +37,13 @@ def exchange() -> Iterator[RunningExchange]:
         yield running
 
 
-def ccxt_client(url: str, **extra: Any) -> Any:
-    client = ccxt_async.binance(
+def ccxt_client(url: str, *, flavour: Any = ccxt_async, **extra: Any) -> Any:
+    """A stock ccxt Binance client (async unless ``flavour=ccxt``) pointed at ``url``."""
+    client = flavour.binance(
         {
             "apiKey": DEMO_API_KEY,
             "secret": DEMO_API_SECRET,
-            "options": {
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-            },
+            "options": dict(BINANCE_SPOT_ONLY),
             **extra,
         }
     )
@@ -369,19 +367,7 @@ def test_malformed_candle_files_are_refused_with_the_line(text: str, message: st
 
 
 def test_the_synchronous_ccxt_client_works_too(exchange: RunningExchange) -> None:
-    client = ccxt.binance(
-        {
-            "apiKey": DEMO_API_KEY,
-            "secret": DEMO_API_SECRET,
-            "options": {
-                "fetchMarkets": {"types": ["spot"]},
-                "fetchCurrencies": False,
-                "fetchMargins": False,
-            },
-        }
-    )
-    client.urls["api"]["public"] = f"{exchange.url}/api/v3"
-    client.urls["api"]["private"] = f"{exchange.url}/api/v3"
+    client = ccxt_client(exchange.url, flavour=ccxt)
     client.load_markets()
     order = client.create_order(
         "BTC/USDT", "market", "buy", 0.01, None, {"clientOrderId": "cstsync1"}
