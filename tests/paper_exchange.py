@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
-from cryptosmarttrader.config.settings import VenueSettings, explicit_settings
+from cryptosmarttrader.config.settings import DataSettings, VenueSettings, explicit_settings
 from cryptosmarttrader.domain.orders import OrderIntent, Side, TimeInForce
 from cryptosmarttrader.exchanges.paper.binance_dialect import DEMO_API_KEY
 from cryptosmarttrader.exchanges.paper.market import MarketModel, SimulatedMarket
@@ -47,6 +47,8 @@ def http_settings(home: Path, db_url: str, url: str, **venue: Any) -> Any:
         exchange=VenueSettings(paper_exchange_url=url, **{**FAST_VENUE, **venue}),
         risk=RiskLimits(),
         execution=ExecutionLimits(),
+        # Every snapshot asks the exchange: these tests change its answers between orders.
+        data=DataSettings(snapshot_cache_ttl_s=0.0),
     )
 
 

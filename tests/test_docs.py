@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
-from cryptosmarttrader.config.settings import PaperSettings, Settings, VenueSettings
+from cryptosmarttrader.config.settings import DataSettings, PaperSettings, Settings, VenueSettings
 from cryptosmarttrader.domain.reason_codes import REASON_DESCRIPTIONS, ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +38,7 @@ def test_every_setting_is_documented() -> None:
         ("execution", ExecutionLimits),
         ("paper", PaperSettings),
         ("exchange", VenueSettings),
+        ("data", DataSettings),
     ):
         for name, field in model.model_fields.items():
             row = next(
@@ -46,7 +47,7 @@ def test_every_setting_is_documented() -> None:
             assert row is not None, f"{prefix}.{name}"
             assert f"`{field.default}`" in row, f"{prefix}.{name} default"
     for name in Settings.model_fields:
-        if name not in {"risk", "execution", "paper", "exchange"}:
+        if name not in {"risk", "execution", "paper", "exchange", "data"}:
             assert f"| `{name}` |" in page, name
 
 

@@ -21,7 +21,7 @@ import pytest
 from ccxt.base import errors as ccxt_errors
 
 from cryptosmarttrader.domain.candles import CandleFormatError, parse_candle_csv
-from cryptosmarttrader.exchanges.ccxt_broker import BINANCE_SPOT_ONLY
+from cryptosmarttrader.exchanges.ccxt_client import BINANCE_SPOT_ONLY
 from cryptosmarttrader.exchanges.paper.binance_dialect import DEMO_API_KEY, DEMO_API_SECRET
 from cryptosmarttrader.exchanges.paper.faults import FaultSpecError, parse_fault
 from cryptosmarttrader.exchanges.paper.replay import ReplayMarket, load_replay_series

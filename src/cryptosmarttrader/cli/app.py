@@ -11,6 +11,7 @@ import typer
 from cryptosmarttrader import __version__
 from cryptosmarttrader.cli.audit import audit
 from cryptosmarttrader.cli.context import CliContext
+from cryptosmarttrader.cli.data import data_app
 from cryptosmarttrader.cli.demo import demo
 from cryptosmarttrader.cli.errors import EXIT_FAILURE, EXIT_USAGE, CliError
 from cryptosmarttrader.cli.kill_switch import kill_switch_app
@@ -67,6 +68,7 @@ app.command("audit")(audit)
 app.command("demo")(demo)
 app.command("reconcile")(reconcile)
 app.command("paper-exchange")(paper_exchange)
+app.add_typer(data_app, name="data")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

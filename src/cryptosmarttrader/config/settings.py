@@ -76,6 +76,55 @@ class VenueSettings(BaseModel):
     )
 
 
+class DataSettings(BaseModel):
+    """The market-data client: rate limits per venue, retries, circuit breakers, cache and
+    the quality checks on the candles behind each snapshot."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    binance_rate_per_s: float = Field(
+        80.0, gt=0, le=10_000, description="request weight per second granted for Binance"
+    )
+    binance_burst: float = Field(
+        1000.0, ge=50, le=100_000, description="request weight Binance may take at once"
+    )
+    paper_exchange_rate_per_s: float = Field(
+        80.0, gt=0, le=10_000, description="request weight per second for the paper exchange"
+    )
+    paper_exchange_burst: float = Field(
+        1000.0, ge=50, le=100_000, description="request weight the paper exchange may take at once"
+    )
+    kraken_rate_per_s: float = Field(
+        1.0, gt=0, le=100, description="public requests per second granted for Kraken"
+    )
+    kraken_burst: float = Field(2.0, ge=1, le=100, description="Kraken requests at once")
+    backoff_initial_s: float = Field(0.5, gt=0, le=60, description="first retry waits this")
+    backoff_max_s: float = Field(10.0, gt=0, le=300, description="no retry waits longer")
+    backoff_jitter_s: float = Field(0.5, ge=0, le=60, description="random extra wait, at most")
+    breaker_failures: int = Field(5, ge=1, le=1000, description="consecutive failures that open")
+    breaker_failure_rate: float = Field(
+        0.5, gt=0, le=1, description="failed share of the window that opens"
+    )
+    breaker_window: int = Field(20, ge=1, le=1000, description="calls the failure rate is over")
+    breaker_min_calls: int = Field(10, ge=1, le=1000, description="calls before the rate counts")
+    breaker_open_s: float = Field(30.0, gt=0, le=3600, description="seconds open before a probe")
+    cache_max_entries: int = Field(10_000, ge=1, le=10_000_000, description="in-process cache")
+    redis_retry_s: float = Field(5.0, gt=0, le=3600, description="retry an unreachable Redis")
+    snapshot_cache_ttl_s: float = Field(
+        1.0, ge=0, le=60, description="how long a fetched ticker or book serves snapshots"
+    )
+    book_depth: int = Field(20, ge=5, le=1000, description="book levels fetched per snapshot")
+    quality_candles: int = Field(60, ge=12, le=1000, description="1m candles checked per snapshot")
+    outlier_sigma: float = Field(
+        10.0, gt=0, le=1000, description="a jump beyond this is an outlier"
+    )
+
+    def rate_limit(self, venue: str) -> tuple[float, float]:
+        """(rate per second, burst) for ``paper-exchange``, ``binance`` or ``kraken``."""
+        prefix = venue.replace("-", "_")
+        return getattr(self, f"{prefix}_rate_per_s"), getattr(self, f"{prefix}_burst")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CST_",
@@ -96,6 +145,10 @@ class Settings(BaseSettings):
     exchange: VenueSettings = VenueSettings()
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    redis_url: str | None = Field(
+        None, pattern=r"^rediss?://\S+$", description="shared market-data cache"
+    )
+    data: DataSettings = DataSettings()
     risk: RiskLimits = RiskLimits()
     execution: ExecutionLimits = ExecutionLimits()
     paper: PaperSettings = PaperSettings()

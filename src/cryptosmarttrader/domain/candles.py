@@ -56,6 +56,19 @@ class CandleSeries:
     def __len__(self) -> int:
         return int(self.open_ts.size)
 
+    def where(self, keep: npt.NDArray[np.bool_]) -> CandleSeries:
+        """The candles where ``keep`` is true."""
+        return CandleSeries(
+            symbol=self.symbol,
+            interval_s=self.interval_s,
+            open_ts=self.open_ts[keep],
+            open=self.open[keep],
+            high=self.high[keep],
+            low=self.low[keep],
+            close=self.close[keep],
+            volume=self.volume[keep],
+        )
+
 
 def parse_file_name(name: str) -> tuple[str, str] | None:
     """``BTC_USDT-5m.csv`` -> (``BTC/USDT``, ``5m``); None when the name says neither."""

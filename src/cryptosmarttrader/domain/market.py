@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from cryptosmarttrader.domain.orders import Side
+from cryptosmarttrader.domain.quality import Finding, QualityFlag
 
 BookLevel = tuple[float, float]
 """(price, quantity in base units)."""
@@ -38,10 +39,12 @@ class MarketSnapshot:
     bids: tuple[BookLevel, ...] = ()
     asks: tuple[BookLevel, ...] = ()
     completeness: float = 1.0
+    findings: tuple[Finding, ...] = ()
+    """What the source found behind the snapshot (gaps or jumps in its recent candles)."""
 
     @cached_property
-    def defect(self) -> str | None:
-        """What makes this snapshot unusable whatever the limits, or None.
+    def defect(self) -> Finding | None:
+        """What makes this snapshot unusable whatever the limits or the time, or None.
 
         Computed once per snapshot (snapshots are immutable): the data-quality gate sees the
         same snapshot many times and must not re-walk the book each time.
@@ -49,20 +52,30 @@ class MarketSnapshot:
         for name in ("bid", "ask", "last"):
             value = getattr(self, name)
             if not 0 < value < math.inf:
-                return f"{name} is {value!r}"
+                flag = QualityFlag.NON_FINITE if not math.isfinite(value) else None
+                return Finding(flag or QualityFlag.NON_POSITIVE, f"{name} is {value!r}")
         for name in ("bid_depth_quote", "ask_depth_quote", "volume_24h_quote"):
             value = getattr(self, name)
             if not 0 <= value < math.inf:
-                return f"{name} is {value!r}"
+                flag = QualityFlag.NON_FINITE if not math.isfinite(value) else None
+                return Finding(flag or QualityFlag.NON_POSITIVE, f"{name} is {value!r}")
         if not math.isfinite(self.exchange_ts):
-            return "no valid timestamp"
+            return Finding(QualityFlag.NON_FINITE, "no valid timestamp")
         if not self.bid < self.ask:
-            return f"crossed or locked book: bid {self.bid} >= ask {self.ask}"
+            return Finding(
+                QualityFlag.CROSSED_BOOK,
+                f"crossed or locked book: bid {self.bid} >= ask {self.ask}",
+            )
         for price, qty in (*self.bids, *self.asks):
             if not (0 < price < math.inf and 0 < qty < math.inf):
-                return f"book level ({price}, {qty}) is invalid"
+                flag = QualityFlag.NON_FINITE if not math.isfinite(price * qty) else None
+                return Finding(
+                    flag or QualityFlag.NON_POSITIVE, f"book level ({price}, {qty}) is invalid"
+                )
         if not 0 <= self.completeness <= 1:
-            return f"completeness {self.completeness!r} out of range"
+            return Finding(
+                QualityFlag.NON_FINITE, f"completeness {self.completeness!r} out of range"
+            )
         return None
 
     @property

@@ -15,6 +15,8 @@ class ReasonCode(StrEnum):
     DATA_STALE = "DATA_STALE"
     DATA_INVALID = "DATA_INVALID"
     DATA_INCOMPLETE = "DATA_INCOMPLETE"
+    DATA_INTEGRITY = "DATA_INTEGRITY"
+    DATA_OUTLIER = "DATA_OUTLIER"
     PORTFOLIO_INVALID = "PORTFOLIO_INVALID"
     DAILY_LOSS_LIMIT = "DAILY_LOSS_LIMIT"
     DRAWDOWN_LIMIT = "DRAWDOWN_LIMIT"
@@ -63,6 +65,14 @@ REASON_DESCRIPTIONS: dict[ReasonCode, str] = {
         "another symbol, or an exchange timestamp in the future beyond the allowed clock skew."
     ),
     ReasonCode.DATA_INCOMPLETE: "Snapshot completeness below `min_data_completeness`.",
+    ReasonCode.DATA_INTEGRITY: (
+        "The recent candles behind the snapshot have a gap, a duplicated timestamp or "
+        "timestamps out of order."
+    ),
+    ReasonCode.DATA_OUTLIER: (
+        "The price jumped many standard deviations from its recent candle returns "
+        "(`data.outlier_sigma`)."
+    ),
     ReasonCode.PORTFOLIO_INVALID: (
         "Equity, start-of-day equity or peak equity is not finite or not positive: limits "
         "that are fractions of equity cannot be evaluated."

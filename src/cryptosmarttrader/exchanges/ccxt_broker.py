@@ -19,15 +19,12 @@ reconciliation resolve it.
 
 from __future__ import annotations
 
-import asyncio
 import math
-import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 from tenacity import (
     AsyncRetrying,
@@ -37,8 +34,6 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS
-from cryptosmarttrader.domain.market import MarketSnapshot, depth_within
 from cryptosmarttrader.domain.orders import OrderStatus, OrderType, Side, TimeInForce
 from cryptosmarttrader.domain.symbols import Instrument, is_valid_symbol
 from cryptosmarttrader.exchanges.broker import (
@@ -47,6 +42,8 @@ from cryptosmarttrader.exchanges.broker import (
     ExecutionReport,
     VenueOpenOrder,
 )
+from cryptosmarttrader.exchanges.ccxt_client import instruments_from_markets, new_async_client
+from cryptosmarttrader.exchanges.event_loop import LoopThread
 from cryptosmarttrader.exchanges.placement import ApprovedOrder, require_approved
 from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
 from cryptosmarttrader.observability.logging import get_logger
@@ -57,16 +54,8 @@ _log = get_logger("ccxt_broker")
 
 _KRAKEN_MIN_DEADLINE_S = 2.5
 
-# ccxt options that keep the Binance client to the spot API (no futures, margin or wallet
-# endpoints), which is all a spot account, and the paper exchange, serve.
-BINANCE_SPOT_ONLY: dict[str, Any] = {
-    "fetchMarkets": {"types": ["spot"]},
-    "fetchCurrencies": False,
-    "fetchMargins": False,
-}
-
 # A create that failed with one of these was refused before the venue processed it.
-_REFUSED = (ccxt_errors.DDoSProtection, ccxt_errors.InvalidNonce)
+_REFUSED = (ccxt_errors.DDoSProtection, ccxt_errors.RateLimitExceeded, ccxt_errors.InvalidNonce)
 # A create that failed with one of these was processed and rejected: final.
 _REJECTED = (
     ccxt_errors.InvalidOrder,
@@ -93,29 +82,6 @@ class _AbsentError(Exception):
 
 class _RefusedError(Exception):
     """The venue refused the create without processing it (rate limit, stale timestamp)."""
-
-
-class LoopThread:
-    """An asyncio event loop on a daemon thread; ``run`` executes a coroutine there."""
-
-    def __init__(self, name: str) -> None:
-        self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
-        self._thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T], timeout_s: float) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result(timeout=timeout_s)
-        except TimeoutError:
-            future.cancel()
-            raise
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
-        if not self._thread.is_alive():
-            self.loop.close()
 
 
 def _num(value: object) -> float:
@@ -145,31 +111,7 @@ class CcxtBroker:
         )
 
     async def _create_client(self) -> Any:
-        cfg = self.config
-        options: dict[str, Any] = {}
-        if cfg.exchange_id == "binance":
-            options = {
-                **BINANCE_SPOT_ONLY,
-                "recvWindow": int(cfg.recv_window_s * 1000),
-                "defaultType": "spot",
-                # Reconciliation lists every open order on purpose (to find ours).
-                "warnOnFetchOpenOrdersWithoutSymbol": False,
-            }
-        params: dict[str, Any] = {
-            "timeout": int(cfg.timeout_s * 1000),
-            "enableRateLimit": cfg.client_throttle,
-            "options": options,
-        }
-        if cfg.api_key:
-            params["apiKey"] = cfg.api_key
-        if cfg.api_secret:
-            params["secret"] = cfg.api_secret
-        exchange = getattr(ccxt_async, cfg.exchange_id)(params)
-        if cfg.base_url:
-            root = cfg.base_url.rstrip("/")
-            exchange.urls["api"]["public"] = f"{root}/api/v3"
-            exchange.urls["api"]["private"] = f"{root}/api/v3"
-        return exchange
+        return new_async_client(self.config)
 
     # --- plumbing -----------------------------------------------------------------------
     def _budget_s(self) -> float:
@@ -213,7 +155,7 @@ class CcxtBroker:
             markets = self._run(
                 self._with_retries(lambda: self._exchange.load_markets(True), "load markets")
             )
-            instruments = _instruments_from(markets)
+            instruments = instruments_from_markets(markets)
             if not instruments:
                 # ccxt turns an answer that is not JSON into an empty catalog: never keep that.
                 raise BrokerError(f"{self.venue}: the venue listed no tradable spot market")
@@ -490,87 +432,3 @@ def _is_duplicate(exc: Exception) -> bool:
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
-
-
-def _instruments_from(markets: Mapping[str, Any]) -> dict[str, Instrument]:
-    result = {}
-    for symbol, market in markets.items():
-        if not is_valid_symbol(symbol) or not market.get("spot") or market.get("active") is False:
-            continue
-        precision = market.get("precision") or {}
-        limits = market.get("limits") or {}
-        tick = _num(precision.get("price"))
-        step = _num(precision.get("amount"))
-        if tick <= 0 or step <= 0:
-            continue  # a market without a usable grid cannot be traded safely
-        min_qty = _num((limits.get("amount") or {}).get("min")) or step
-        min_cost = _num((limits.get("cost") or {}).get("min"))
-        result[symbol] = Instrument(
-            symbol=symbol,
-            base=str(market["base"]),
-            quote=str(market["quote"]),
-            price_tick=tick,
-            qty_step=step,
-            min_qty=max(min_qty, step),
-            min_notional=min_cost,
-        )
-    return result
-
-
-# Candle intervals both Binance and Kraken serve.
-_TIMEFRAMES = {TIMEFRAME_SECONDS[name]: name for name in ("1m", "5m", "15m", "1h", "4h", "1d")}
-
-
-class CcxtMarketData:
-    """Books, tickers and candles from the broker's venue, over the broker's client.
-
-    A plain source: no cache, no quality scoring (the market-data client of a later issue
-    adds those). Any failure means "no data", which the RiskGuard's data gate rejects.
-    """
-
-    def __init__(self, broker: CcxtBroker, *, depth_levels: int = 20, band_bps: float = 50.0):
-        self._broker = broker
-        self._depth_levels = depth_levels
-        self._band_bps = band_bps
-
-    def snapshot(self, symbol: str) -> MarketSnapshot | None:
-        return self._broker._run(self._snapshot(symbol))
-
-    async def _snapshot(self, symbol: str) -> MarketSnapshot | None:
-        exchange = self._broker._exchange
-        book, ticker = await asyncio.gather(
-            exchange.fetch_order_book(symbol, self._depth_levels), exchange.fetch_ticker(symbol)
-        )
-        bids = tuple((_num(p), _num(q)) for p, q, *_ in book.get("bids") or [])
-        asks = tuple((_num(p), _num(q)) for p, q, *_ in book.get("asks") or [])
-        if not bids or not asks:
-            return None
-        stamps = [_num(t) / 1000.0 for t in (ticker.get("timestamp"), book.get("timestamp")) if t]
-        mid = (bids[0][0] + asks[0][0]) / 2.0
-        return MarketSnapshot(
-            symbol=symbol,
-            bid=bids[0][0],
-            ask=asks[0][0],
-            last=_num(ticker.get("last")),
-            bid_depth_quote=depth_within(bids, mid, self._band_bps),
-            ask_depth_quote=depth_within(asks, mid, self._band_bps),
-            depth_band_bps=self._band_bps,
-            volume_24h_quote=_num(ticker.get("quoteVolume")),
-            exchange_ts=min(stamps) if stamps else math.nan,
-            source=self._broker.venue,
-            bids=bids,
-            asks=asks,
-        )
-
-    def closes(self, symbol: str, end_ts: float, count: int, interval_s: float) -> list[float]:
-        timeframe = _TIMEFRAMES.get(int(interval_s))
-        if timeframe is None:
-            raise ValueError(f"no candle timeframe of {interval_s} s")
-        since = int((end_ts - interval_s * count) * 1000)
-        rows = self._broker._run(
-            self._broker._with_retries(
-                lambda: self._broker._exchange.fetch_ohlcv(symbol, timeframe, since, count),
-                f"fetch {timeframe} candles of {symbol}",
-            )
-        )
-        return [_num(row[4]) for row in rows][-count:]

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable
 
 from cryptosmarttrader.config.limits import RiskLimits
+from cryptosmarttrader.data.quality import assess_snapshot
 from cryptosmarttrader.domain.clock import format_utc
 from cryptosmarttrader.domain.decisions import Gate, GateName, GateOutcome, reject
 from cryptosmarttrader.domain.portfolio import PortfolioState
@@ -19,6 +20,11 @@ from cryptosmarttrader.risk.context import RiskContext, fit_to_cap
 
 def _finite_positive(value: float) -> bool:
     return math.isfinite(value) and value > 0
+
+
+def _finite(**numbers: float) -> dict[str, float]:
+    """The audit trail stores numbers as JSON, which has no NaN or infinity."""
+    return {name: value for name, value in numbers.items() if math.isfinite(value)}
 
 
 class KillSwitchGate:
@@ -46,38 +52,25 @@ class DataQualityGate:
         symbol = ctx.intent.symbol
         if snap is None:
             return reject(self.name, ReasonCode.DATA_STALE, f"no market data for {symbol}")
-        if snap.symbol != symbol:
-            return reject(
-                self.name, ReasonCode.DATA_INVALID, f"snapshot is for {snap.symbol}, not {symbol}"
-            )
-        defect = snap.defect
-        if defect is not None:
-            return reject(self.name, ReasonCode.DATA_INVALID, f"{symbol}: {defect}")
-        age = ctx.now - snap.exchange_ts
-        if not (age <= limits.max_data_age_s):
-            return reject(
-                self.name,
-                ReasonCode.DATA_STALE,
-                f"{symbol} data is {age:.1f}s old (max {limits.max_data_age_s:g}s)",
-                age_s=age,
-                max_age_s=limits.max_data_age_s,
-            )
-        if not (age >= -limits.max_clock_skew_s):
+        report = assess_snapshot(
+            snap,
+            ctx.now,
+            max_age_s=limits.max_data_age_s,
+            max_clock_skew_s=limits.max_clock_skew_s,
+            min_completeness=limits.min_data_completeness,
+            symbol=symbol,
+        )
+        worst = report.worst
+        if worst is not None:
             return reject(
                 self.name,
-                ReasonCode.DATA_INVALID,
-                f"{symbol} data is stamped {-age:.1f}s in the future",
-                age_s=age,
-                max_clock_skew_s=limits.max_clock_skew_s,
-            )
-        if not (snap.completeness >= limits.min_data_completeness):
-            return reject(
-                self.name,
-                ReasonCode.DATA_INCOMPLETE,
-                f"{symbol} data {snap.completeness:.0%} complete (min "
-                f"{limits.min_data_completeness:.0%})",
-                completeness=snap.completeness,
-                min_completeness=limits.min_data_completeness,
+                worst.reason,
+                f"{symbol}: {worst.detail}",
+                **_finite(
+                    quality_score=report.score,
+                    age_s=ctx.now - snap.exchange_ts,
+                    completeness=snap.completeness,
+                ),
             )
         if ctx.adds_exposure(qty):
             # Equity (and so every fraction-of-equity limit) rests on the marks of held positions.

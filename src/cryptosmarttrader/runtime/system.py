@@ -13,15 +13,14 @@ from cryptosmarttrader.domain.clock import Clock, SystemClock
 from cryptosmarttrader.domain.ports import MarketDataSource, PriceHistory
 from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.exchanges.broker import Broker
-from cryptosmarttrader.exchanges.paper.binance_dialect import DEMO_API_KEY, DEMO_API_SECRET
 from cryptosmarttrader.exchanges.paper.market import SimulatedFeed, SimulatedMarket
 from cryptosmarttrader.exchanges.paper.venue import PaperVenue
 from cryptosmarttrader.exchanges.simulated import SimulatedBroker
-from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
 from cryptosmarttrader.execution.gateway import OrderGateway
 from cryptosmarttrader.execution.policy import ExecutionPolicy
 from cryptosmarttrader.risk.guard import RiskGuard
 from cryptosmarttrader.risk.kill_switch import KillSwitch
+from cryptosmarttrader.runtime.market_data import open_market_data_feed, venue_config
 from cryptosmarttrader.store.database import Database
 from cryptosmarttrader.store.state_store import StateStore
 
@@ -44,6 +43,8 @@ class TradingSystem:
     kill_switch: KillSwitch
     sim_market: SimulatedMarket | None = None
     paper_venue: PaperVenue | None = None
+    closers: tuple[Callable[[], None], ...] = ()
+    """What else the system opened (the market-data feed's loop and sessions)."""
 
     @property
     def market(self) -> SimulatedMarket:
@@ -96,6 +97,7 @@ class TradingSystem:
                 )
         sim_market: SimulatedMarket | None = None
         paper_venue: PaperVenue | None = None
+        closers: list[Callable[[], None]] = []
         history: PriceHistory
         if settings.venue == "paper":
             sim_market = market or SimulatedMarket(seed=settings.paper.seed)
@@ -119,13 +121,13 @@ class TradingSystem:
             history = sim_market
         else:
             # ccxt takes a second to import: only the venues that use it pay for it.
-            from cryptosmarttrader.exchanges.ccxt_broker import CcxtBroker, CcxtMarketData
+            from cryptosmarttrader.exchanges.ccxt_broker import CcxtBroker
 
-            ccxt_broker = CcxtBroker(ccxt_config(settings))
-            broker = ccxt_broker
-            ccxt_data = CcxtMarketData(ccxt_broker)
-            market_data = market_data or ccxt_data
-            history = ccxt_data
+            broker = CcxtBroker(venue_config(settings, settings.venue))
+            feed = open_market_data_feed(settings, settings.venue)
+            closers.append(feed.close)
+            market_data = market_data or feed
+            history = feed
         if wrap_broker is not None:
             broker = wrap_broker(broker)
         try:
@@ -145,7 +147,8 @@ class TradingSystem:
                 quote=settings.quote,
             )
         except BaseException:
-            broker.close()
+            for close in (broker.close, *closers):
+                close()
             raise
         return cls(
             settings=settings,
@@ -158,11 +161,13 @@ class TradingSystem:
             kill_switch=KillSwitch(store, clock),
             sim_market=sim_market,
             paper_venue=paper_venue,
+            closers=tuple(closers),
         )
 
     def close(self) -> None:
         try:
-            self.broker.close()
+            for close in (self.broker.close, *self.closers):
+                close()
         finally:
             self.store.close()
             self.database.dispose()
@@ -185,24 +190,3 @@ def known_instruments(settings: Settings) -> dict[str, Instrument] | None:
     if settings.venue == "paper":
         return SimulatedMarket(seed=settings.paper.seed).instruments()
     return None
-
-
-def ccxt_config(settings: Settings) -> CcxtVenueConfig:
-    """The ccxt broker's configuration for a non-simulated venue (keys from the settings)."""
-    venue = settings.exchange
-    key = settings.api_key.get_secret_value() if settings.api_key else None
-    secret = settings.api_secret.get_secret_value() if settings.api_secret else None
-    paper = settings.venue == "paper-exchange"
-    return CcxtVenueConfig(
-        exchange_id="binance" if paper else settings.venue,
-        venue=settings.venue,
-        api_key=(key or DEMO_API_KEY) if paper else key,
-        api_secret=(secret or DEMO_API_SECRET) if paper else secret,
-        base_url=venue.paper_exchange_url if paper else None,
-        timeout_s=venue.timeout_s,
-        create_attempts=venue.create_attempts,
-        recv_window_s=venue.recv_window_s,
-        send_window_s=venue.send_window_s,
-        clock_margin_s=venue.clock_margin_s,
-        client_throttle=venue.client_throttle,
-    )

@@ -133,3 +133,19 @@ audit_events = Table(
     Column("message", Text, nullable=False),
     Column("details", Text, nullable=False),
 )
+
+# Candle history: one row per (source, symbol, timeframe, open time). The primary key is
+# what makes every import and download idempotent; gaps are found from the open times.
+candles = Table(
+    "candles",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("symbol", String(32), primary_key=True),
+    Column("timeframe", String(8), primary_key=True),
+    Column("open_ms", BigInteger, primary_key=True, autoincrement=False),
+    Column("open", Float, nullable=False),
+    Column("high", Float, nullable=False),
+    Column("low", Float, nullable=False),
+    Column("close", Float, nullable=False),
+    Column("volume", Float, nullable=False),
+)

@@ -323,6 +323,24 @@ def trades_json(order: VenueOrder) -> list[Json]:
     ]
 
 
+def agg_trades_json(order: VenueOrder) -> list[Json]:
+    """The order's fills as the public aggregated-trades tape shows them."""
+    return [
+        {
+            "a": int(f.trade_id),
+            "p": num(f.price),
+            "q": num(f.qty),
+            "f": int(f.trade_id),
+            "l": int(f.trade_id),
+            "T": ms(f.ts),
+            # The buyer was the maker when our buy rested, or our sell took a resting bid.
+            "m": (order.side is Side.BUY) == f.maker,
+            "M": True,
+        }
+        for f in order.fills
+    ]
+
+
 @dataclass(frozen=True, slots=True)
 class OrderRequest:
     symbol: str
@@ -400,6 +418,7 @@ def request_weight(method: str, path: str, params: Mapping[str, str]) -> int:
         ("GET", "/api/v3/ticker/24hr"): 2 if has_symbol else 80,
         ("GET", "/api/v3/ticker/bookTicker"): 2 if has_symbol else 4,
         ("GET", "/api/v3/klines"): 2,
+        ("GET", "/api/v3/aggTrades"): 4,
         ("GET", "/api/v3/time"): 1,
         ("POST", "/api/v3/order"): 1,
         ("GET", "/api/v3/order"): 4,

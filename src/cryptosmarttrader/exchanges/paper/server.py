@@ -72,6 +72,7 @@ _MARKET_DATA = frozenset(
         "/api/v3/ticker/bookTicker",
         "/api/v3/depth",
         "/api/v3/klines",
+        "/api/v3/aggTrades",
     }
 )
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000, 5000)
@@ -87,6 +88,8 @@ class PaperExchangeConfig:
     api_key: str = DEMO_API_KEY
     api_secret: str = DEMO_API_SECRET
     weight_limit: int = DEFAULT_WEIGHT_LIMIT
+    weight_window_s: float = 60.0
+    """Binance counts weight per minute; tests shorten the window to see several."""
     initial_balances: Mapping[str, float] = field(default_factory=lambda: {"USDT": 10_000.0})
     fee_rate: float = 0.001
     state_file: Path | None = None
@@ -120,7 +123,7 @@ class PaperExchange:
             state_file=config.state_file,
         )
         self.symbols = SymbolBook(market.instruments())
-        self.limiter = WeightLimiter(config.weight_limit)
+        self.limiter = WeightLimiter(config.weight_limit, config.weight_window_s)
         self.faults = FaultPlan(seed=config.fault_seed)
         now = self.clock.now()
         for rule in config.faults:
@@ -135,6 +138,7 @@ class PaperExchange:
             ("GET", "/api/v3/ticker/bookTicker"): self._book_ticker,
             ("GET", "/api/v3/depth"): self._depth,
             ("GET", "/api/v3/klines"): self._klines,
+            ("GET", "/api/v3/aggTrades"): self._agg_trades,
             ("POST", "/api/v3/order"): self._new_order,
             ("GET", "/api/v3/order"): self._query_order,
             ("DELETE", "/api/v3/order"): self._cancel_order,
@@ -486,6 +490,23 @@ class PaperExchange:
             trades.extend(wire.trades_json(order))
         trades.sort(key=lambda t: int(t["id"]))
         return _json(trades[-limit:])
+
+    async def _agg_trades(self, request: web.Request, params: Mapping[str, str]) -> web.Response:
+        """The public tape: on a one-account exchange, every fill of that account."""
+        symbol = self.symbols.ours(params.get("symbol"))
+        limit = _int_param(params, "limit", 500)
+        if not 1 <= limit <= 1000:
+            raise BinanceError(400, -1130, "Invalid data sent for a parameter.")
+        since_ms = _int_param(params, "startTime", 0)
+        trades = [
+            trade
+            for order in self.venue.all_orders()
+            if order.symbol == symbol
+            for trade in wire.agg_trades_json(order)
+            if int(trade["T"]) >= since_ms
+        ]
+        trades.sort(key=lambda t: int(t["a"]))
+        return _json(trades[:limit] if "startTime" in params else trades[-limit:])
 
     # --- control ----------------------------------------------------------------------
     def stats_json(self) -> Json:
