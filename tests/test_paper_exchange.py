@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 from ccxt.base import errors as ccxt_errors
 
-from cryptosmarttrader.domain.candles import CandleFormatError, parse_candle_csv
+from cryptosmarttrader.domain.candles import CandleFormatError, parse_candle_csv, read_candle_file
 from cryptosmarttrader.exchanges.ccxt_client import BINANCE_SPOT_ONLY
 from cryptosmarttrader.exchanges.paper.binance_dialect import DEMO_API_KEY, DEMO_API_SECRET
 from cryptosmarttrader.exchanges.paper.faults import FaultSpecError, parse_fault
-from cryptosmarttrader.exchanges.paper.replay import ReplayMarket, load_replay_series
+from cryptosmarttrader.exchanges.paper.replay import ReplayMarket
 from cryptosmarttrader.exchanges.paper.server import RunningExchange
 from tests.paper_exchange import control, running_exchange
 
@@ -313,7 +313,7 @@ def test_bad_fault_specs_are_refused(spec: str) -> None:
 
 
 def test_a_replayed_csv_reproduces_its_candles() -> None:
-    series = load_replay_series(DATA / "BTC_USDT-5m.csv")
+    series = read_candle_file(DATA / "BTC_USDT-5m.csv")
     assert (series.symbol, series.interval_s, len(series)) == ("BTC/USDT", 300, 200)
     start = 1_000_000.0
     market = ReplayMarket(series, start_ts=start, speed=1.0)
@@ -332,7 +332,7 @@ def test_a_replayed_csv_reproduces_its_candles() -> None:
 
 
 def test_the_exchange_serves_a_replay_through_ccxt() -> None:
-    series = load_replay_series(DATA / "BTC_USDT-5m.csv")
+    series = read_candle_file(DATA / "BTC_USDT-5m.csv")
     start = (time.time() // 300) * 300 - 3600  # on a 5-minute boundary, an hour ago
     market = ReplayMarket(series, start_ts=start, speed=1.0)
     with running_exchange(market) as running:

@@ -28,8 +28,9 @@ from cryptosmarttrader.data.history import DownloadResult, HistoryError, downloa
 from cryptosmarttrader.domain.candles import (
     TIMEFRAME_SECONDS,
     CandleFormatError,
-    parse_candle_csv,
-    parse_file_name,
+    UnnamedCandleFileError,
+    read_candle_file,
+    timeframe_of,
 )
 from cryptosmarttrader.domain.clock import format_utc
 from cryptosmarttrader.observability.logging import configure_logging
@@ -146,24 +147,24 @@ def import_command(
     """Load a candle CSV (the format of the shared data folder); rows already stored are
     skipped, so importing twice changes nothing."""
     cli: CliContext = ctx.obj
-    named = parse_file_name(file.name)
-    symbol = symbol or (named[0] if named else None)
-    timeframe = timeframe or (named[1] if named else None)
-    if symbol is None or timeframe is None:
-        raise UsageError(
-            f"{file.name}: give --symbol and --timeframe (the name is not like BTC_USDT-5m.csv)"
-        )
-    symbol = parse_symbol(symbol)
-    timeframe = _timeframe(timeframe)
     if not source or len(source) > 32:
         raise UsageError("--source: 1 to 32 characters")
     try:
-        with file.open(encoding="utf-8") as lines:
-            series = parse_candle_csv(lines, symbol=symbol, interval_s=TIMEFRAME_SECONDS[timeframe])
+        series = read_candle_file(
+            file,
+            symbol=parse_symbol(symbol) if symbol else None,
+            timeframe=_timeframe(timeframe) if timeframe else None,
+        )
+    except UnnamedCandleFileError:
+        raise UsageError(
+            f"{file.name}: give --symbol and --timeframe (the name is not like BTC_USDT-5m.csv)"
+        ) from None
     except OSError as exc:
         raise UsageError(f"{file}: {exc.strerror or exc}") from None
     except (CandleFormatError, UnicodeDecodeError) as exc:
         raise UsageError(f"{file}: {exc}") from None
+    timeframe = timeframe_of(series.interval_s)
+    assert timeframe is not None  # read_candle_file accepts only known timeframes
     database, store = _store(cli)
     try:
         new = store.insert(source, timeframe, series)
@@ -174,7 +175,7 @@ def import_command(
     step_ms = TIMEFRAME_SECONDS[timeframe] * 1000
     gaps = find_gaps((series.open_ts * 1000).round().astype("int64"), step_ms)
     console().print(
-        f"{file.name}: {len(series)} candles of {symbol} {timeframe}, {new} new, "
+        f"{file.name}: {len(series)} candles of {series.symbol} {timeframe}, {new} new, "
         f"{len(series) - new} already stored; {len(gaps)} gaps "
         f"({sum(g.missing for g in gaps)} missing candles)",
         markup=False,

@@ -10,11 +10,11 @@ import typer
 
 from cryptosmarttrader.cli.errors import UsageError
 from cryptosmarttrader.cli.render import error_console
-from cryptosmarttrader.domain.candles import CandleFormatError
+from cryptosmarttrader.domain.candles import CandleFormatError, read_candle_file
 from cryptosmarttrader.exchanges.paper.binance_dialect import DEMO_API_KEY, DEMO_API_SECRET
 from cryptosmarttrader.exchanges.paper.faults import FaultRule, FaultSpecError, parse_fault
 from cryptosmarttrader.exchanges.paper.market import MarketModel, SimulatedMarket
-from cryptosmarttrader.exchanges.paper.replay import ReplayMarket, load_replay_series
+from cryptosmarttrader.exchanges.paper.replay import ReplayMarket
 from cryptosmarttrader.exchanges.paper.server import (
     DEFAULT_PORT,
     DEFAULT_WEIGHT_LIMIT,
@@ -86,7 +86,7 @@ def paper_exchange(
     market: MarketModel
     if replay is not None:
         try:
-            series = load_replay_series(replay, symbol=replay_symbol, timeframe=replay_timeframe)
+            series = read_candle_file(replay, symbol=replay_symbol, timeframe=replay_timeframe)
         except OSError as exc:
             raise UsageError(f"--replay {replay}: {exc.strerror or exc}") from None
         except (CandleFormatError, ValueError) as exc:

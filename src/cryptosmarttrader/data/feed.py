@@ -21,7 +21,7 @@ from cryptosmarttrader.config.limits import RiskLimits
 from cryptosmarttrader.data.client import MarketDataClient, MarketDataError
 from cryptosmarttrader.data.quality import assess_candles, assess_snapshot
 from cryptosmarttrader.data.request import DataRequest, DataResponse, Priority
-from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS, CandleSeries
+from cryptosmarttrader.domain.candles import CandleSeries, timeframe_of
 from cryptosmarttrader.domain.market import MarketSnapshot, depth_within
 from cryptosmarttrader.domain.market_data import Endpoint, OrderBook, Ticker
 from cryptosmarttrader.domain.quality import Finding
@@ -207,7 +207,7 @@ class MarketDataFeed:
     def closes(self, symbol: str, end_ts: float, count: int, interval_s: float) -> list[float]:
         """``count`` closes of candles that closed by ``end_ts``; ValueError when the
         exchange cannot give them (the caller must then assume the worst)."""
-        timeframe = next((n for n, s in TIMEFRAME_SECONDS.items() if s == interval_s), None)
+        timeframe = timeframe_of(interval_s)
         if timeframe is None:
             raise ValueError(f"no candle timeframe of {interval_s} s")
         since = int((end_ts - interval_s * (count + 1)) * 1000)

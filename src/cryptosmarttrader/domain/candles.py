@@ -10,9 +10,12 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from cryptosmarttrader.domain.symbols import split_symbol
 
 CSV_HEADER = ("timestamp_ms", "open", "high", "low", "close", "volume")
 
@@ -38,6 +41,10 @@ _FILE_NAME = re.compile(r"^(?P<base>[A-Z0-9]+)_(?P<quote>[A-Z0-9]+)-(?P<timefram
 
 class CandleFormatError(ValueError):
     """A candle file that does not hold what the format promises."""
+
+
+class UnnamedCandleFileError(CandleFormatError):
+    """Neither the caller nor the file name says which symbol and timeframe a file holds."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +83,29 @@ def parse_file_name(name: str) -> tuple[str, str] | None:
     if match is None:
         return None
     return f"{match['base']}/{match['quote']}", match["timeframe"]
+
+
+def timeframe_of(interval_s: float) -> str | None:
+    """``300`` -> ``5m``; None for an interval no timeframe has."""
+    return next((name for name, s in TIMEFRAME_SECONDS.items() if s == interval_s), None)
+
+
+def read_candle_file(
+    path: Path, *, symbol: str | None = None, timeframe: str | None = None
+) -> CandleSeries:
+    """Read a candle CSV; symbol and timeframe default to what its name says (BTC_USDT-5m.csv)."""
+    from_name = parse_file_name(path.name)
+    symbol = symbol or (from_name[0] if from_name else None)
+    timeframe = timeframe or (from_name[1] if from_name else None)
+    if symbol is None or timeframe is None:
+        raise UnnamedCandleFileError(
+            f"{path.name}: cannot tell symbol and timeframe from the name; pass them explicitly"
+        )
+    split_symbol(symbol)
+    if timeframe not in TIMEFRAME_SECONDS:
+        raise CandleFormatError(f"unknown timeframe {timeframe!r}")
+    with path.open(encoding="utf-8") as handle:
+        return parse_candle_csv(handle, symbol=symbol, interval_s=TIMEFRAME_SECONDS[timeframe])
 
 
 def parse_candle_csv(lines: Iterable[str], *, symbol: str, interval_s: int) -> CandleSeries:

@@ -11,16 +11,11 @@ after the last candle the last close holds (the replay has ended).
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import numpy as np
 
 from cryptosmarttrader.domain.candles import (
-    TIMEFRAME_SECONDS,
-    CandleFormatError,
     CandleSeries,
-    parse_candle_csv,
-    parse_file_name,
 )
 from cryptosmarttrader.domain.market import MarketSnapshot
 from cryptosmarttrader.domain.symbols import Instrument, split_symbol
@@ -32,24 +27,6 @@ from cryptosmarttrader.exchanges.paper.market import (
 )
 
 _DAY = 86_400.0
-
-
-def load_replay_series(
-    path: Path, *, symbol: str | None = None, timeframe: str | None = None
-) -> CandleSeries:
-    """Read a candle CSV; symbol and timeframe default to what its name says (BTC_USDT-5m.csv)."""
-    from_name = parse_file_name(path.name)
-    symbol = symbol or (from_name[0] if from_name else None)
-    timeframe = timeframe or (from_name[1] if from_name else None)
-    if symbol is None or timeframe is None:
-        raise CandleFormatError(
-            f"{path.name}: cannot tell symbol and timeframe from the name; pass them explicitly"
-        )
-    split_symbol(symbol)
-    if timeframe not in TIMEFRAME_SECONDS:
-        raise CandleFormatError(f"unknown timeframe {timeframe!r}")
-    with path.open(encoding="utf-8") as handle:
-        return parse_candle_csv(handle, symbol=symbol, interval_s=TIMEFRAME_SECONDS[timeframe])
 
 
 def _decimals(values: FloatArray) -> int:
