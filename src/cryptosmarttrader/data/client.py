@@ -112,10 +112,6 @@ class MarketDataClient:
         self._sleep = sleep
         self._last_success: dict[str, float] = {}
 
-    @property
-    def sources(self) -> tuple[str, ...]:
-        return tuple(self._apis)
-
     def bucket(self, source: str) -> PriorityTokenBucket:
         return self._buckets[source]
 

@@ -90,14 +90,6 @@ class PriorityTokenBucket:
         self._seq = itertools.count()
         self._timer: asyncio.TimerHandle | None = None
 
-    @property
-    def limit(self) -> RateLimit:
-        return self._state.limit
-
-    @property
-    def queued(self) -> int:
-        return sum(1 for w in self._queue if not w.future.done())
-
     async def acquire(self, cost: float, priority: int) -> float:
         """Wait until ``cost`` tokens are granted; returns the seconds waited."""
         if not 0 < cost < math.inf:
