@@ -42,7 +42,11 @@ from cryptosmarttrader.exchanges.broker import (
     ExecutionReport,
     VenueOpenOrder,
 )
-from cryptosmarttrader.exchanges.ccxt_client import instruments_from_markets, new_async_client
+from cryptosmarttrader.exchanges.ccxt_client import describe_error as _describe
+from cryptosmarttrader.exchanges.ccxt_client import (
+    instruments_from_markets,
+    new_async_client,
+)
 from cryptosmarttrader.exchanges.event_loop import LoopThread
 from cryptosmarttrader.exchanges.placement import ApprovedOrder, require_approved
 from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
@@ -244,7 +248,9 @@ class CcxtBroker:
             )
         except _REFUSED as exc:
             _log.warning(
-                "broker.create_refused", client_order_id=order.client_order_id, error=_describe(exc)
+                "broker.create_refused",
+                client_order_id=order.client_order_id,
+                error=_describe(exc),
             )
             raise _RefusedError(_describe(exc)) from exc
         except _REJECTED as exc:
@@ -427,8 +433,3 @@ def _describes(raw: Mapping[str, Any], client_order_id: str) -> bool:
 def _is_duplicate(exc: Exception) -> bool:
     text = str(exc).lower()
     return isinstance(exc, ccxt_errors.DuplicateOrderId) or "duplicate order" in text
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__

@@ -50,6 +50,12 @@ def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
     return seconds if math.isfinite(seconds) and 0 <= seconds <= 3600 else None
 
 
+def describe_error(exc: BaseException) -> str:
+    """An exception as one bounded line: its class and the start of its message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
+
+
 def new_async_client(config: CcxtVenueConfig) -> Any:
     """A ccxt async client for the venue; create it on the event loop that will use it."""
     options: dict[str, Any] = {}

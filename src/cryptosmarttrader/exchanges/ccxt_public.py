@@ -29,6 +29,7 @@ from cryptosmarttrader.exchanges.ccxt_client import (
     instruments_from_markets,
     new_async_client,
 )
+from cryptosmarttrader.exchanges.ccxt_client import describe_error as _describe
 from cryptosmarttrader.exchanges.public_api import FailureKind, ParamValue, PublicApiError
 from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
 
@@ -130,11 +131,6 @@ class CcxtPublicApi:
         if self._exchange is not None:
             await self._exchange.close()
             self._exchange = None
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text[:300]}" if text else type(exc).__name__
 
 
 def _value(raw: object) -> float:
