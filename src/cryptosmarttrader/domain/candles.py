@@ -77,6 +77,22 @@ class CandleSeries:
         )
 
 
+def candles_from_rows(symbol: str, interval_s: int, rows: object) -> CandleSeries:
+    """Candles from rows of ``(open time in ms, open, high, low, close, volume)``, the layout
+    of the CSV format, of exchanges' OHLCV answers and of the candles table."""
+    data = np.array(rows, dtype=np.float64).reshape(-1, len(CSV_HEADER))
+    return CandleSeries(
+        symbol=symbol,
+        interval_s=interval_s,
+        open_ts=data[:, 0] / 1000.0,
+        open=data[:, 1],
+        high=data[:, 2],
+        low=data[:, 3],
+        close=data[:, 4],
+        volume=data[:, 5],
+    )
+
+
 def parse_file_name(name: str) -> tuple[str, str] | None:
     """``BTC_USDT-5m.csv`` -> (``BTC/USDT``, ``5m``); None when the name says neither."""
     match = _FILE_NAME.match(name)
@@ -137,17 +153,7 @@ def parse_candle_csv(lines: Iterable[str], *, symbol: str, interval_s: int) -> C
         if ts <= previous:
             raise CandleFormatError(f"line {number}: timestamp not after the previous row")
         previous = ts
-        rows.append((ts / 1000.0, o, h, low, c, v))
+        rows.append((ts, o, h, low, c, v))
     if not rows:
         raise CandleFormatError("no candles in the file")
-    data = np.array(rows, dtype=np.float64)
-    return CandleSeries(
-        symbol=symbol,
-        interval_s=interval_s,
-        open_ts=data[:, 0],
-        open=data[:, 1],
-        high=data[:, 2],
-        low=data[:, 3],
-        close=data[:, 4],
-        volume=data[:, 5],
-    )
+    return candles_from_rows(symbol, interval_s, rows)

@@ -12,10 +12,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import aiohttp
-import numpy as np
 from ccxt.base import errors as ccxt_errors
 
-from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS, CandleSeries
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS, CandleSeries, candles_from_rows
 from cryptosmarttrader.domain.market import BookLevel
 from cryptosmarttrader.domain.market_data import (
     Endpoint,
@@ -203,17 +202,7 @@ def parse_ohlcv(symbol: str, interval_s: int, raw: object) -> CandleSeries:
         if not isinstance(row, Sequence) or isinstance(row, str) or len(row) < 6:
             raise _malformed(f"a candle of {symbol} is {row!r}")
         rows.append([_value(x) for x in row[:6]])
-    data = np.array(rows, dtype=np.float64).reshape(-1, 6)
-    return CandleSeries(
-        symbol=symbol,
-        interval_s=interval_s,
-        open_ts=data[:, 0] / 1000.0,
-        open=data[:, 1],
-        high=data[:, 2],
-        low=data[:, 3],
-        close=data[:, 4],
-        volume=data[:, 5],
-    )
+    return candles_from_rows(symbol, interval_s, rows)
 
 
 def parse_trades(raw: object) -> tuple[PublicTrade, ...]:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import Insert
 
-from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS, CandleSeries
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS, CandleSeries, candles_from_rows
 from cryptosmarttrader.store.database import Database
 from cryptosmarttrader.store.schema import candles
 
@@ -110,17 +110,7 @@ class CandleStore:
             query = query.where(candles.c.open_ms <= end_ms)
         with self._db.engine.connect() as conn:
             rows = conn.execute(query.order_by(candles.c.open_ms)).all()
-        data = np.array(rows, dtype=np.float64).reshape(-1, 6)
-        return CandleSeries(
-            symbol=symbol,
-            interval_s=TIMEFRAME_SECONDS[timeframe],
-            open_ts=data[:, 0] / 1000.0,
-            open=data[:, 1],
-            high=data[:, 2],
-            low=data[:, 3],
-            close=data[:, 4],
-            volume=data[:, 5],
-        )
+        return candles_from_rows(symbol, TIMEFRAME_SECONDS[timeframe], rows)
 
     def coverage(self) -> list[Coverage]:
         """Every stored series with its first and last candle, count and gaps."""
