@@ -54,6 +54,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_gates.py
 	$(BIN)/python bench/bench_store.py
+	$(BIN)/python bench/bench_data.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache .coverage .import_linter_cache

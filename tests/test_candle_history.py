@@ -93,6 +93,11 @@ def test_cli_import_refuses_bad_input_in_one_line(
     assert listed["series"] == []  # nothing half-imported
 
 
+def test_cli_import_of_a_missing_file_says_so_first(tmp_path: Path) -> None:
+    line = assert_one_line_error(run(tmp_path, "data", "import", str(tmp_path / "nothing.csv")))
+    assert "No such file" in line
+
+
 def test_cli_download_paginates_resumes_and_respects_the_limit(tmp_path: Path) -> None:
     day = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 5 * 86_400))
     with running_exchange() as exchange:

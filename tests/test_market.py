@@ -51,6 +51,28 @@ def test_books_are_well_formed(asset: object) -> None:
     assert snap.completeness == 1.0
 
 
+class _CountingMarket(SimulatedMarket):
+    def __init__(self) -> None:
+        self.hours_built = 0
+        super().__init__(7)
+
+    def _make_hour(self, hour: int) -> tuple[np.ndarray, np.ndarray]:
+        self.hours_built += 1
+        return super()._make_hour(hour)
+
+
+def test_a_day_of_prices_is_built_once_not_per_request() -> None:
+    # The 24-hour ticker reads 25 hours; each request must not rebuild them all.
+    market = _CountingMarket()
+    day = np.linspace(T0 - 86_400, T0, 289)
+    first = market.prices("BTC/USDT", day)
+    assert market.hours_built == 25
+    again = market.prices("ETH/USDT", day + 1.0)
+    np.testing.assert_array_equal(market.prices("BTC/USDT", day), first)
+    assert again.shape == first.shape
+    assert market.hours_built == 25
+
+
 def test_realized_volatility_and_correlation_match_the_model() -> None:
     timestamps = T0 - 60.0 * np.arange(2_880, dtype=np.float64)[::-1]
     returns = {

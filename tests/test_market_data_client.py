@@ -115,6 +115,45 @@ def test_the_timeout_fires_within_ten_percent_of_its_setting(exchange: RunningEx
     assert 1.5 <= elapsed <= 1.65
 
 
+def test_waiting_for_the_rate_limit_counts_against_the_timeout(exchange: RunningExchange) -> None:
+    async def body(client: MarketDataClient) -> tuple[float, MarketDataError]:
+        await client.fetch(DataRequest(SOURCE, Endpoint.MARKETS))  # 20 of the 30 tokens
+        await client.bucket(SOURCE).acquire(10, Priority.LOW)  # the rest
+        started = time.monotonic()
+        with pytest.raises(MarketDataError) as caught:
+            # A ticker costs 2: two seconds away at one token a second.
+            await client.fetch(ticker(timeout_s=1.0, attempts=1, cache_ttl_s=0))
+        elapsed = time.monotonic() - started
+        assert client.breaker(SOURCE, Endpoint.TICKER).state is BreakerState.CLOSED
+        return elapsed, caught.value
+
+    limit = RateLimit(rate_per_s=1.0, burst=30.0)
+    elapsed, error = asyncio.run(using(paper_client(exchange.url, limit=limit), body))
+    assert error.kind == "timeout"
+    assert "rate limit" in str(error)
+    assert 1.0 <= elapsed <= 1.1
+    assert requests_to(exchange.url, TICKER_PATH) == 0
+
+
+def test_one_deadline_covers_the_rate_limit_wait_and_the_call(exchange: RunningExchange) -> None:
+    fault(exchange.url, kind="hang", path="/api/v3/ticker/24hr", param=20)
+
+    async def body(client: MarketDataClient) -> tuple[float, MarketDataError]:
+        await client.fetch(DataRequest(SOURCE, Endpoint.MARKETS))
+        await client.bucket(SOURCE).acquire(8.6, Priority.LOW)  # 1.4 tokens left
+        started = time.monotonic()
+        with pytest.raises(MarketDataError) as caught:
+            # 0.6 s in the queue, then the exchange hangs: 0.4 s are left for the call.
+            await client.fetch(ticker(timeout_s=1.0, attempts=1, cache_ttl_s=0))
+        return time.monotonic() - started, caught.value
+
+    limit = RateLimit(rate_per_s=1.0, burst=30.0)
+    elapsed, error = asyncio.run(using(paper_client(exchange.url, limit=limit), body))
+    assert error.kind == "timeout"
+    assert 1.0 <= elapsed <= 1.1
+    assert requests_to(exchange.url, TICKER_PATH) == 1
+
+
 def test_retries_follow_the_backoff_formula_then_succeed(exchange: RunningExchange) -> None:
     fault(exchange.url, kind="http_503", path="/api/v3/ticker/24hr", count=3)
     sleeps = RecordedSleeps()
@@ -224,9 +263,11 @@ def test_breaker_opens_fails_fast_half_opens_with_one_probe_and_closes(
 
 
 def test_within_its_limit_the_client_never_sees_a_429_under_many_callers() -> None:
-    # The exchange allows 100 weight per 1 s window; 10 + 80 per second fits any window.
+    # The exchange allows 100 weight per 1 s window. The bucket spends at most its burst (10),
+    # the catalog's debt beyond the burst (10) and a second's refill (60) in any window: 80,
+    # which leaves room for requests that arrive bunched by the network or a busy server.
     with running_exchange(weight_limit=100, weight_window_s=1.0) as exchange:
-        limit = RateLimit(rate_per_s=80.0, burst=30.0)
+        limit = RateLimit(rate_per_s=60.0, burst=10.0)
         symbols = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
 
         async def body(client: MarketDataClient) -> list[Any]:

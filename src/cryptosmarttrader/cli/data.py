@@ -144,8 +144,10 @@ def import_command(
     timeframe: str | None = typer.Option(None, "--timeframe", help="default: from the file name"),
     source: str = typer.Option("file", "--source", help="name the candles are stored under"),
 ) -> None:
-    """Load a candle CSV (the format of the shared data folder); rows already stored are
-    skipped, so importing twice changes nothing."""
+    """Load a candle CSV (the format of the shared data folder).
+
+    Rows already stored are skipped, so importing twice changes nothing.
+    """
     cli: CliContext = ctx.obj
     if not source or len(source) > 32:
         raise UsageError("--source: 1 to 32 characters")

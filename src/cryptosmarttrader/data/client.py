@@ -217,11 +217,13 @@ class MarketDataClient:
         breaker.before_call()  # fails fast while open, before spending tokens
         bucket = self._buckets[source]
         timeout_s = request.timeout_s or 0.0
+        # One deadline for the whole attempt: queueing for the rate limit counts against it.
+        deadline = asyncio.get_running_loop().time() + timeout_s
         try:
-            waited = await asyncio.wait_for(
-                bucket.acquire(api.weight(endpoint, request.params), int(request.priority or 0)),
-                timeout_s,
-            )
+            async with asyncio.timeout_at(deadline):
+                waited = await bucket.acquire(
+                    api.weight(endpoint, request.params), int(request.priority or 0)
+                )
         except BaseException as exc:
             breaker.call_not_made()
             if isinstance(exc, TimeoutError):
@@ -233,7 +235,7 @@ class MarketDataClient:
         healthy = False
         started = self._monotonic()
         try:
-            async with asyncio.timeout(timeout_s):
+            async with asyncio.timeout_at(deadline):
                 payload = await api.fetch(endpoint, request.symbol, request.params)
             healthy = True
             return payload

@@ -110,17 +110,17 @@ def read_candle_file(
     path: Path, *, symbol: str | None = None, timeframe: str | None = None
 ) -> CandleSeries:
     """Read a candle CSV; symbol and timeframe default to what its name says (BTC_USDT-5m.csv)."""
-    from_name = parse_file_name(path.name)
-    symbol = symbol or (from_name[0] if from_name else None)
-    timeframe = timeframe or (from_name[1] if from_name else None)
-    if symbol is None or timeframe is None:
-        raise UnnamedCandleFileError(
-            f"{path.name}: cannot tell symbol and timeframe from the name; pass them explicitly"
-        )
-    split_symbol(symbol)
-    if timeframe not in TIMEFRAME_SECONDS:
-        raise CandleFormatError(f"unknown timeframe {timeframe!r}")
-    with path.open(encoding="utf-8") as handle:
+    with path.open(encoding="utf-8") as handle:  # a missing file is the first thing to say
+        from_name = parse_file_name(path.name)
+        symbol = symbol or (from_name[0] if from_name else None)
+        timeframe = timeframe or (from_name[1] if from_name else None)
+        if symbol is None or timeframe is None:
+            raise UnnamedCandleFileError(
+                f"{path.name}: cannot tell symbol and timeframe from the name; pass them explicitly"
+            )
+        split_symbol(symbol)
+        if timeframe not in TIMEFRAME_SECONDS:
+            raise CandleFormatError(f"unknown timeframe {timeframe!r}")
         return parse_candle_csv(handle, symbol=symbol, interval_s=TIMEFRAME_SECONDS[timeframe])
 
 

@@ -207,7 +207,9 @@ class SimulatedMarket:
         self._jitter = jitter_rng.uniform(0.6, 1.4, size=(len(self.assets), 2, _JITTER_PERIOD))
         self._noise_block = lru_cache(maxsize=16)(self._make_noise_block)
         self._anchor = lru_cache(maxsize=256)(self._make_anchor)
-        self._hour = lru_cache(maxsize=24)(self._make_hour)
+        # A 24-hour ticker reads the 25 hours its window touches; a smaller cache would
+        # evict each hour just before it is needed again and rebuild all 25 per request.
+        self._hour = lru_cache(maxsize=DAY // HOUR + 2)(self._make_hour)
         self._day_volume = lru_cache(maxsize=16)(self._make_day_volume)
         self._snapshots: dict[tuple[int, int], MarketSnapshot] = {}
 
