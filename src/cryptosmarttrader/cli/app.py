@@ -10,6 +10,7 @@ import typer
 
 from cryptosmarttrader import __version__
 from cryptosmarttrader.cli.audit import audit
+from cryptosmarttrader.cli.backtest import backtest
 from cryptosmarttrader.cli.context import CliContext
 from cryptosmarttrader.cli.data import data_app
 from cryptosmarttrader.cli.demo import demo
@@ -19,6 +20,7 @@ from cryptosmarttrader.cli.order import order
 from cryptosmarttrader.cli.paper_exchange import paper_exchange
 from cryptosmarttrader.cli.reconcile import reconcile
 from cryptosmarttrader.cli.render import error_console, print_json
+from cryptosmarttrader.cli.signals import signals_app
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.store.database import redact_url
 
@@ -69,6 +71,8 @@ app.command("demo")(demo)
 app.command("reconcile")(reconcile)
 app.command("paper-exchange")(paper_exchange)
 app.add_typer(data_app, name="data")
+app.command("backtest")(backtest)
+app.add_typer(signals_app, name="signals")
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from cryptosmarttrader.cli.candle_file import load_candle_file, timeframe_option
 from cryptosmarttrader.cli.context import CliContext
 from cryptosmarttrader.cli.errors import CliError, UsageError
 from cryptosmarttrader.cli.parsing import parse_symbol
@@ -25,13 +26,7 @@ from cryptosmarttrader.cli.render import console, error_console, print_json
 from cryptosmarttrader.config.settings import ConfigError
 from cryptosmarttrader.data.client import MarketDataError
 from cryptosmarttrader.data.history import DownloadResult, HistoryError, download, plan_download
-from cryptosmarttrader.domain.candles import (
-    TIMEFRAME_SECONDS,
-    CandleFormatError,
-    UnnamedCandleFileError,
-    read_candle_file,
-    timeframe_of,
-)
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS, timeframe_of
 from cryptosmarttrader.domain.clock import format_utc
 from cryptosmarttrader.observability.logging import configure_logging
 from cryptosmarttrader.runtime.market_data import DATA_SOURCES, open_market_data_client
@@ -52,12 +47,6 @@ def _store(cli: CliContext) -> tuple[Database, CandleStore]:
     except DatabaseError as exc:
         raise CliError(str(exc)) from None
     return database, CandleStore(database)
-
-
-def _timeframe(text: str) -> str:
-    if text not in TIMEFRAME_SECONDS:
-        raise UsageError(f"unknown timeframe {text!r}; choose from {', '.join(TIMEFRAME_SECONDS)}")
-    return text
 
 
 def _date(text: str) -> int:
@@ -85,7 +74,7 @@ def download_command(
         raise UsageError("--symbols: give at least one symbol")
     if exchange not in DATA_SOURCES:
         raise UsageError(f"--exchange: choose from {', '.join(DATA_SOURCES)}")
-    timeframe = _timeframe(timeframe)
+    timeframe = timeframe_option(timeframe)
     since_ms = _date(since)
     settings = cli.settings()
     database, store = _store(cli)
@@ -151,20 +140,7 @@ def import_command(
     cli: CliContext = ctx.obj
     if not source or len(source) > 32:
         raise UsageError("--source: 1 to 32 characters")
-    try:
-        series = read_candle_file(
-            file,
-            symbol=parse_symbol(symbol) if symbol else None,
-            timeframe=_timeframe(timeframe) if timeframe else None,
-        )
-    except UnnamedCandleFileError:
-        raise UsageError(
-            f"{file.name}: give --symbol and --timeframe (the name is not like BTC_USDT-5m.csv)"
-        ) from None
-    except OSError as exc:
-        raise UsageError(f"{file}: {exc.strerror or exc}") from None
-    except (CandleFormatError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{file}: {exc}") from None
+    series = load_candle_file(file, symbol, timeframe)
     timeframe = timeframe_of(series.interval_s)
     assert timeframe is not None  # read_candle_file accepts only known timeframes
     database, store = _store(cli)

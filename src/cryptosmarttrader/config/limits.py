@@ -101,3 +101,36 @@ class ExecutionLimits(BaseModel):
     max_price_deviation_bps: float = Field(
         200.0, gt=0, le=10_000, description="how far a limit price may be from mid, bps"
     )
+
+
+def unrestricted_limits() -> tuple[RiskLimits, ExecutionLimits]:
+    """Every limit at its widest valid value: nothing the limits can forbid is forbidden, yet
+    every gate still runs (the kill switch, invalid data and invalid orders still stop)."""
+    risk = RiskLimits(
+        max_data_age_s=86_400,
+        max_clock_skew_s=3_600,
+        min_data_completeness=0,
+        daily_loss_limit=1,
+        kill_switch_daily_loss=1,
+        max_drawdown=1,
+        kill_switch_drawdown=1,
+        max_positions=10_000,
+        max_total_exposure=100,
+        max_position=100,
+        correlation_threshold=1,
+        max_correlated_exposure=100,
+        min_order_notional=0,
+        min_reduce_fraction=0,
+    )
+    execution = ExecutionLimits(
+        max_spread_bps=10_000,
+        depth_band_bps=10_000,
+        min_depth_quote=0,
+        depth_multiple=0,
+        min_volume_24h_quote=0,
+        max_slippage_bps=10_000,
+        daily_slippage_budget_quote=None,
+        allow_market_orders=True,
+        max_price_deviation_bps=10_000,
+    )
+    return risk, execution

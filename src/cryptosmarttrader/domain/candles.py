@@ -93,6 +93,18 @@ def candles_from_rows(symbol: str, interval_s: int, rows: object) -> CandleSerie
     )
 
 
+def price_decimals(values: npt.NDArray[np.float64]) -> int:
+    """Decimals the prices are quoted with, judged from the first 2000 (8 for prices written
+    in exponent notation): a venue trading them has a price tick of ``10 ** -decimals``."""
+    most = 0
+    for value in values[:2000]:
+        text = repr(float(value))
+        if "e" in text:
+            return 8
+        most = max(most, len(text.split(".")[1].rstrip("0")) if "." in text else 0)
+    return most
+
+
 def parse_file_name(name: str) -> tuple[str, str] | None:
     """``BTC_USDT-5m.csv`` -> (``BTC/USDT``, ``5m``); None when the name says neither."""
     match = _FILE_NAME.match(name)

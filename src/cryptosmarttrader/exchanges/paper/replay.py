@@ -14,9 +14,7 @@ import math
 
 import numpy as np
 
-from cryptosmarttrader.domain.candles import (
-    CandleSeries,
-)
+from cryptosmarttrader.domain.candles import CandleSeries, price_decimals
 from cryptosmarttrader.domain.market import MarketSnapshot
 from cryptosmarttrader.domain.symbols import Instrument, split_symbol
 from cryptosmarttrader.exchanges.paper.market import (
@@ -27,16 +25,6 @@ from cryptosmarttrader.exchanges.paper.market import (
 )
 
 _DAY = 86_400.0
-
-
-def _decimals(values: FloatArray) -> int:
-    most = 0
-    for value in values[:2000]:
-        text = repr(float(value))
-        if "e" in text:
-            return 8
-        most = max(most, len(text.split(".")[1].rstrip("0")) if "." in text else 0)
-    return most
 
 
 class ReplayMarket:
@@ -58,7 +46,7 @@ class ReplayMarket:
         self.book_levels = book_levels
         self.depth_band_bps = depth_band_bps
         first_price = float(series.close[0])
-        tick = 10.0 ** -_decimals(np.concatenate([series.open, series.close]))
+        tick = 10.0 ** -price_decimals(np.concatenate([series.open, series.close]))
         step = 10.0 ** math.floor(math.log10(1.0 / first_price)) if first_price > 1 else 1.0
         mean_quote_volume = float(np.mean(series.volume * series.close))
         candles_per_day = _DAY / series.interval_s

@@ -1,0 +1,309 @@
+"""Replaying candles through the strategy and the same OrderGateway as live trading.
+
+The strategy computes its signals over the whole history at once (its indicators are causal,
+so bar t's signal is what live trading would have seen when bar t closed). Then, for each
+signal in time order, the replay moves to the open of the next bar and the order goes through
+``OrderGateway.submit``: validation, the 8 RiskGuard gates, the 7 ExecutionPolicy gates, the
+decision and order committed to a database, then the backtest broker, which fills at that
+open (:mod:`cryptosmarttrader.exchanges.candle_broker`). Entries are long only: an entry
+signal while holding and an exit signal while flat are ignored. Between orders nothing needs
+the gateway, so the equity curve is computed afterwards from the fills, marked at each close.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import numpy as np
+
+from cryptosmarttrader.backtest.replay import CandleReplay
+from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
+from cryptosmarttrader.data.correlation import RollingCorrelationProvider
+from cryptosmarttrader.domain.candles import CandleSeries, price_decimals
+from cryptosmarttrader.domain.decisions import Verdict
+from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, OrderType, Side, TimeInForce
+from cryptosmarttrader.domain.symbols import Instrument, ceil_to_grid, floor_to_grid, split_symbol
+from cryptosmarttrader.exchanges.candle_broker import CandleFillBroker
+from cryptosmarttrader.execution.gateway import OrderGateway
+from cryptosmarttrader.execution.policy import ExecutionPolicy
+from cryptosmarttrader.risk.guard import RiskGuard
+from cryptosmarttrader.signals.strategy import Strategy
+from cryptosmarttrader.store.database import Database
+from cryptosmarttrader.store.state_store import StateStore
+
+QTY_STEP = 1e-8
+_SECONDS_PER_YEAR = 365.0 * 86_400.0
+
+Progress = Callable[[int, int], None]
+"""Called with (bars replayed, bars in total) now and then during a run."""
+
+
+class Sizing(StrEnum):
+    ALL_IN = "all-in"
+    """Every entry spends all the cash."""
+    FRACTION = "fraction"
+    """Every entry spends ``fraction`` of equity scaled by the signal's confidence."""
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    strategy: Strategy
+    risk: RiskLimits
+    execution: ExecutionLimits
+    cash: float = 10_000.0
+    fee: float = 0.001
+    sizing: Sizing = Sizing.ALL_IN
+    fraction: float = 0.1
+    spread_bps: float = 1.0
+    """The synthesized spread around each open (see :mod:`.replay`); fills are at the open."""
+
+    def __post_init__(self) -> None:
+        if not (0 < self.cash < 1e15):
+            raise ValueError(f"cash must be positive, got {self.cash}")
+        if not (0 <= self.fee < 1):
+            raise ValueError(f"fee must be in [0, 1), got {self.fee}")
+        if not (0 < self.fraction <= 1):
+            raise ValueError(f"fraction must be in (0, 1], got {self.fraction}")
+
+
+@dataclass(frozen=True)
+class Fill:
+    bar: int
+    """The bar at whose open the order filled."""
+    side: Side
+    qty: float
+    price: float
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    symbol: str
+    strategy: str
+    candles: int
+    fills: tuple[Fill, ...]
+    equity: np.ndarray
+    """Equity at each bar's close."""
+    trades: int
+    final_equity: float
+    return_pct: float
+    max_drawdown_pct: float
+    sharpe: float
+    win_rate: float | None
+    orders_evaluated: int
+    rejections: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    @property
+    def candles_per_s(self) -> float:
+        return self.candles / self.elapsed_s if self.elapsed_s > 0 else math.inf
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "symbol": self.symbol,
+            "strategy": self.strategy,
+            "candles": self.candles,
+            "trades": self.trades,
+            "final_equity": self.final_equity,
+            "return_pct": self.return_pct,
+            "max_drawdown_pct": self.max_drawdown_pct,
+            "sharpe": self.sharpe,
+            "win_rate": self.win_rate,
+            "orders_evaluated": self.orders_evaluated,
+            "rejections": dict(self.rejections),
+            "elapsed_s": self.elapsed_s,
+            "candles_per_s": self.candles_per_s,
+        }
+
+
+def backtest_instrument(series: CandleSeries) -> Instrument:
+    """The symbol as the backtest's venue lists it: the data's own price decimals as tick,
+    a fine quantity step so that sizing is not distorted, no minimum notional."""
+    base, quote = split_symbol(series.symbol)
+    decimals = price_decimals(np.concatenate([series.open[:2000], series.close[:2000]]))
+    return Instrument(
+        symbol=series.symbol,
+        base=base,
+        quote=quote,
+        price_tick=10.0**-decimals,
+        qty_step=QTY_STEP,
+        min_qty=QTY_STEP,
+        min_notional=0.0,
+    )
+
+
+def run_backtest(
+    series: CandleSeries, config: BacktestConfig, *, progress: Progress | None = None
+) -> BacktestResult:
+    if len(series) < 2:
+        raise ValueError("a backtest needs at least two candles")
+    started = time.perf_counter()
+    frame = config.strategy.signals(series)
+    instrument = backtest_instrument(series)
+    replay = CandleReplay(
+        series, spread_bps=config.spread_bps, depth_band_bps=config.execution.depth_band_bps
+    )
+    broker = CandleFillBroker(
+        {series.symbol: instrument},
+        price_now=replay.price,
+        clock=replay,
+        cash=config.cash,
+        fee_rate=config.fee,
+    )
+    fills: list[Fill] = []
+    rejections: Counter[str] = Counter()
+    evaluated = 0
+    with tempfile.TemporaryDirectory(prefix="cst-backtest-") as scratch:
+        # The gateway's state (orders, fills, audit) lives in a database of its own.
+        database = Database(f"sqlite:///{Path(scratch) / 'backtest.db'}")
+        try:
+            database.create_schema()
+            store = StateStore(database)
+            gateway = OrderGateway(
+                store=store,
+                broker=broker,
+                market_data=replay,
+                guard=RiskGuard(config.risk, RollingCorrelationProvider(replay)),
+                policy=ExecutionPolicy(config.execution),
+                clock=replay,
+                quote=instrument.quote,
+                instruments={series.symbol: instrument},
+            )
+            replay.at(0)
+            gateway.start()
+            candidates = np.flatnonzero(frame.entry | frame.exit)
+            candidates = candidates[candidates + 1 < len(series)]
+            report_every = max(len(candidates) // 100, 1)
+            for done, t in enumerate(candidates.tolist()):
+                if progress is not None and done % report_every == 0:
+                    progress(t, len(series))
+                holding = broker.balance(instrument.base) >= instrument.min_qty
+                if not (frame.exit[t] if holding else frame.entry[t]):
+                    continue  # an entry while holding, or an exit while flat
+                replay.at(t + 1)
+                intent = _intent(config, instrument, replay, broker, frame.strength[t], t, holding)
+                if intent is None:
+                    continue
+                result = gateway.submit(intent)
+                evaluated += 1
+                decision = result.decision
+                if decision.verdict is Verdict.REJECT:
+                    rejections[decision.code.value] += 1
+                elif result.status is OrderStatus.FILLED and result.avg_fill_price is not None:
+                    fills.append(Fill(t + 1, intent.side, result.filled_qty, result.avg_fill_price))
+                else:
+                    rejections[f"VENUE_{result.status_label}"] += 1
+            store.close()
+        finally:
+            database.dispose()
+    if progress is not None:
+        progress(len(series), len(series))
+    return _result(series, config, fills, broker, evaluated, rejections, started)
+
+
+def _intent(
+    config: BacktestConfig,
+    instrument: Instrument,
+    replay: CandleReplay,
+    broker: CandleFillBroker,
+    strength: float,
+    bar: int,
+    holding: bool,
+) -> OrderIntent | None:
+    snapshot = replay.snapshot(instrument.symbol)
+    assert snapshot is not None
+    price = replay.price(instrument.symbol)
+    signal_id = f"bar-{int(replay.series.open_ts[bar] * 1000)}"
+    if holding:
+        qty = instrument.floor_qty(broker.balance(instrument.base))
+        limit = floor_to_grid(snapshot.bid, instrument.price_tick)
+        side = Side.SELL
+    else:
+        cash = broker.balance(instrument.quote)
+        if config.sizing is Sizing.ALL_IN:
+            spend = cash
+        else:
+            equity = cash + broker.balance(instrument.base) * price
+            spend = min(cash, equity * config.fraction * strength)
+        qty = instrument.floor_qty(spend / price)
+        limit = ceil_to_grid(snapshot.ask, instrument.price_tick)
+        side = Side.BUY
+    if qty < instrument.min_qty:
+        return None
+    return OrderIntent(
+        symbol=instrument.symbol,
+        side=side,
+        qty=qty,
+        order_type=OrderType.LIMIT,
+        price=limit,
+        time_in_force=TimeInForce.IOC,
+        strategy=config.strategy.name,
+        signal_id=signal_id,
+        reduce_only=side is Side.SELL,
+    )
+
+
+def _result(
+    series: CandleSeries,
+    config: BacktestConfig,
+    fills: list[Fill],
+    broker: CandleFillBroker,
+    evaluated: int,
+    rejections: Counter[str],
+    started: float,
+) -> BacktestResult:
+    n = len(series)
+    cash = np.empty(len(fills) + 1)
+    held = np.empty(len(fills) + 1)
+    cash[0], held[0] = config.cash, 0.0
+    fee = config.fee
+    for k, fill in enumerate(fills, start=1):
+        if fill.side is Side.BUY:
+            cash[k] = cash[k - 1] - fill.qty * fill.price
+            held[k] = held[k - 1] + fill.qty * (1.0 - fee)
+        else:
+            cash[k] = cash[k - 1] + fill.qty * fill.price * (1.0 - fee)
+            held[k] = held[k - 1] - fill.qty
+    # State in force at each bar's close: after every fill at that bar's open or earlier.
+    fill_bars = np.array([f.bar for f in fills], dtype=np.int64)
+    state = np.searchsorted(fill_bars, np.arange(n), side="right")
+    equity = cash[state] + held[state] * series.close
+    peak = np.maximum.accumulate(equity)
+    drawdown = float(np.max((peak - equity) / peak)) if n else 0.0
+    returns = np.diff(equity) / equity[:-1]
+    spread = float(np.std(returns))
+    periods = _SECONDS_PER_YEAR / series.interval_s
+    sharpe = float(np.mean(returns)) / spread * math.sqrt(periods) if spread > 0 else 0.0
+    buys = [f for f in fills if f.side is Side.BUY]
+    sells = [f for f in fills if f.side is Side.SELL]
+    outcomes = [
+        s.qty * s.price * (1.0 - fee) > b.qty * b.price for b, s in zip(buys, sells, strict=False)
+    ]
+    final = float(equity[-1])
+    # The broker's own balances must agree with the curve built from the fills.
+    base, quote = split_symbol(series.symbol)
+    venue_equity = broker.balance(quote) + broker.balance(base) * float(series.close[-1])
+    if not math.isclose(venue_equity, final, rel_tol=1e-9, abs_tol=1e-9):
+        raise RuntimeError(f"equity from fills {final} differs from the venue's {venue_equity}")
+    return BacktestResult(
+        symbol=series.symbol,
+        strategy=config.strategy.name,
+        candles=n,
+        fills=tuple(fills),
+        equity=equity,
+        trades=len(buys),
+        final_equity=final,
+        return_pct=(final / config.cash - 1.0) * 100.0,
+        max_drawdown_pct=drawdown * 100.0,
+        sharpe=sharpe,
+        win_rate=sum(outcomes) / len(outcomes) if outcomes else None,
+        orders_evaluated=evaluated,
+        rejections=dict(sorted(rejections.items())),
+        elapsed_s=time.perf_counter() - started,
+    )

@@ -1,0 +1,128 @@
+"""``cst backtest``: replay a candle file through a strategy and the same gates as live."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from cryptosmarttrader.backtest.runner import BacktestConfig, BacktestResult, Sizing, run_backtest
+from cryptosmarttrader.cli.candle_file import load_candle_file
+from cryptosmarttrader.cli.context import CliContext
+from cryptosmarttrader.cli.errors import CliError, UsageError
+from cryptosmarttrader.cli.render import console, error_console, print_json
+from cryptosmarttrader.cli.signals import parse_params
+from cryptosmarttrader.config.limits import unrestricted_limits
+from cryptosmarttrader.observability.logging import configure_logging
+from cryptosmarttrader.signals.strategy import STRATEGIES, StrategyError, build_strategy
+from cryptosmarttrader.store.database import DatabaseError
+
+RISK_PROFILES = ("default", "unrestricted")
+
+
+def backtest(
+    ctx: typer.Context,
+    data: Path = typer.Option(
+        ..., "--data", help="candle CSV: timestamp_ms,open,high,low,close,volume"
+    ),
+    symbol: str | None = typer.Option(None, "--symbol", help="default: from the file name"),
+    timeframe: str | None = typer.Option(None, "--timeframe", help="default: from the file name"),
+    strategy: str = typer.Option("ema_cross", "--strategy", help=", ".join(STRATEGIES)),
+    param: list[str] = typer.Option([], "--param", help="strategy parameter, k=v; repeatable"),
+    cash: float = typer.Option(10_000.0, "--cash", help="starting cash, quote currency"),
+    fee: float = typer.Option(0.001, "--fee", help="fee as a fraction of each fill's notional"),
+    sizing: Sizing = typer.Option(Sizing.ALL_IN, "--sizing", help="all-in or fraction"),
+    fraction: float = typer.Option(
+        0.1, "--fraction", help="with --sizing fraction: share of equity at full confidence"
+    ),
+    risk_profile: str = typer.Option(
+        "default", "--risk-profile", help="default (the configured limits) or unrestricted"
+    ),
+    spread_bps: float = typer.Option(
+        1.0, "--spread-bps", help="spread synthesized around each open for the gates"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Replay candles through a strategy and the same order gateway and gates as live trading.
+
+    A signal on bar t fills at bar t+1's open; the last position is marked at the last close.
+    """
+    cli: CliContext = ctx.obj
+    settings = cli.settings()
+    if risk_profile not in RISK_PROFILES:
+        raise UsageError(f"--risk-profile: choose from {', '.join(RISK_PROFILES)}")
+    try:
+        chosen = build_strategy(strategy, parse_params(param))
+        risk, execution = (
+            unrestricted_limits()
+            if risk_profile == "unrestricted"
+            else (settings.risk, settings.execution)
+        )
+        config = BacktestConfig(
+            strategy=chosen,
+            risk=risk,
+            execution=execution,
+            cash=cash,
+            fee=fee,
+            sizing=sizing,
+            fraction=fraction,
+            spread_bps=spread_bps,
+        )
+    except (StrategyError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
+    series = load_candle_file(data, symbol, timeframe)
+    if len(series) < 2:
+        raise UsageError(f"{data}: a backtest needs at least two candles")
+    # Each order's decision is in the backtest's own audit trail; the log keeps warnings only.
+    configure_logging(settings.log_file, "WARNING")
+    show_progress = not as_json and sys.stderr.isatty()
+    try:
+        if show_progress:
+            with Progress(
+                TextColumn("backtest"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=error_console(),
+                transient=True,
+            ) as bar:
+                task = bar.add_task("replay", total=len(series))
+                result = run_backtest(
+                    series, config, progress=lambda done, _: bar.update(task, completed=done)
+                )
+        else:
+            result = run_backtest(series, config)
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    if as_json:
+        print_json(result.summary())
+    else:
+        _render(result, risk_profile)
+
+
+def _render(result: BacktestResult, risk_profile: str) -> None:
+    table = Table(title=f"{result.strategy} on {result.symbol} ({risk_profile} limits)")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    win_rate = "-" if result.win_rate is None else f"{result.win_rate:.1%}"
+    rows = [
+        ("candles", f"{result.candles:,}"),
+        ("trades", f"{result.trades:,}"),
+        ("final equity", f"{result.final_equity:,.4f}"),
+        ("return", f"{result.return_pct:+.2f}%"),
+        ("max drawdown", f"{result.max_drawdown_pct:.2f}%"),
+        ("sharpe (annualized)", f"{result.sharpe:.2f}"),
+        ("win rate", win_rate),
+        ("orders through the gateway", f"{result.orders_evaluated:,}"),
+        ("elapsed", f"{result.elapsed_s:.2f}s ({result.candles_per_s:,.0f} candles/s)"),
+    ]
+    for name, value in rows:
+        table.add_row(name, value)
+    out = console()
+    out.print(table)
+    if result.rejections:
+        rejected = ", ".join(f"{code} {count}" for code, count in result.rejections.items())
+        out.print(f"rejected: {rejected}", markup=False)

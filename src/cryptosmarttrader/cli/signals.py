@@ -1,0 +1,138 @@
+"""``cst signals``: validating strategies out of sample."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from cryptosmarttrader.cli.candle_file import load_candle_file
+from cryptosmarttrader.cli.context import CliContext
+from cryptosmarttrader.cli.errors import UsageError
+from cryptosmarttrader.cli.render import console, print_json
+from cryptosmarttrader.domain.clock import format_utc
+from cryptosmarttrader.signals.strategy import STRATEGIES, StrategyError, build_strategy
+from cryptosmarttrader.signals.validation import FoldMode, ValidationReport, walk_forward
+
+signals_app = typer.Typer(help="Strategy signals: out-of-sample validation.", no_args_is_help=True)
+
+
+def parse_params(pairs: list[str]) -> dict[str, str]:
+    """``["fast=12", "slow=26"]`` -> ``{"fast": "12", "slow": "26"}``."""
+    params: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise UsageError(f"--param: expected key=value, got {pair!r}")
+        params[key.strip()] = value.strip()
+    return params
+
+
+@signals_app.command("validate")
+def validate(
+    ctx: typer.Context,
+    data: Path = typer.Option(..., "--data", help="candle CSV"),
+    strategy: str = typer.Option("ema_cross", "--strategy", help=", ".join(STRATEGIES)),
+    param: list[str] = typer.Option([], "--param", help="strategy parameter, k=v; repeatable"),
+    symbol: str | None = typer.Option(None, "--symbol", help="default: from the file name"),
+    timeframe: str | None = typer.Option(None, "--timeframe", help="default: from the file name"),
+    folds: int = typer.Option(5, "--folds", help="test blocks after the first training block"),
+    mode: FoldMode = typer.Option(FoldMode.EXPANDING, "--mode", help="expanding or rolling"),
+    horizon: int = typer.Option(12, "--horizon", help="bars an entry is judged over"),
+    fee: float = typer.Option(0.001, "--fee", help="fee per fill, fraction of notional"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """Walk-forward evaluation of a strategy's entries, with confidence calibrated on the
+    folds before each test fold."""
+    cli: CliContext = ctx.obj
+    cli.settings()
+    try:
+        chosen = build_strategy(strategy, parse_params(param))
+    except StrategyError as exc:
+        raise UsageError(str(exc)) from None
+    series = load_candle_file(data, symbol, timeframe)
+    try:
+        report = walk_forward(series, chosen, folds=folds, mode=mode, horizon=horizon, fee=fee)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        print_json({"symbol": series.symbol, "candles": len(series), **report.to_dict()})
+    else:
+        _render(report, series.symbol)
+
+
+def _pct(value: object) -> str:
+    return "-" if not isinstance(value, float) else f"{value:+.3%}"
+
+
+def _rate(value: object) -> str:
+    return "-" if not isinstance(value, float) else f"{value:.1%}"
+
+
+def _num(value: object) -> str:
+    return "-" if not isinstance(value, float) else f"{value:.4f}"
+
+
+def _render(report: ValidationReport, symbol: str) -> None:
+    out = console()
+    table = Table(
+        title=f"{report.strategy} on {symbol}: walk-forward ({report.mode}), "
+        f"horizon {report.horizon} bars, fee {report.fee:g}"
+    )
+    for column in (
+        "fold",
+        "test from",
+        "signals",
+        "hit rate",
+        "mean return",
+        "Brier",
+        "Brier (base rate)",
+        "random hit rate",
+        "random return",
+        "buy & hold",
+    ):
+        table.add_column(column, justify="right")
+    for fold in report.folds:
+        row = fold.to_dict()
+        random_entry = row["random_entry"]
+        assert isinstance(random_entry, dict)
+        table.add_row(
+            str(fold.index),
+            format_utc(fold.test_start_ts),
+            str(row["signals"]),
+            _rate(row["hit_rate"]),
+            _pct(row["mean_return"]),
+            _num(row["brier"]),
+            _num(row["brier_base_rate"]),
+            _rate(random_entry["hit_rate"]),
+            _pct(random_entry["mean_return"]),
+            _pct(row["buy_and_hold_return"]),
+        )
+    overall = report.overall()
+    table.add_row(
+        "all",
+        "",
+        str(overall["signals"]),
+        _rate(overall["hit_rate"]),
+        _pct(overall["mean_return"]),
+        _num(overall["brier"]),
+        "",
+        "",
+        _pct(overall["random_entry_mean_return"]),
+        _pct(overall["buy_and_hold_mean_return"]),
+    )
+    out.print(table)
+    reliability = Table(title="reliability (all folds): confidence against what happened")
+    for column in ("confidence", "signals", "mean confidence", "hit rate"):
+        reliability.add_column(column, justify="right")
+    bins = overall["reliability"]
+    assert isinstance(bins, list)
+    for b in bins:
+        reliability.add_row(
+            f"{b['low']:.1f}–{b['high']:.1f}",
+            str(b["signals"]),
+            f"{b['mean_confidence']:.3f}",
+            f"{b['hit_rate']:.3f}",
+        )
+    out.print(reliability)
