@@ -8,6 +8,7 @@ from typing import Any, Literal
 from sqlalchemy import Engine, create_engine, event, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError
+from sqlalchemy.pool import QueuePool
 
 from cryptosmarttrader.store.schema import CONTROL_ROW_ID, metadata, trading_control
 
@@ -48,9 +49,15 @@ class Database:
             raise DatabaseError(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
         kwargs: dict[str, Any] = {}
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
+            in_memory = parsed.query.get("mode") == "memory"
+            if parsed.database and parsed.database != ":memory:" and not in_memory:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30.0, "check_same_thread": False}
+            if in_memory:
+                # A shared in-memory database (``file:NAME?mode=memory&cache=shared&uri=true``)
+                # lives while a connection is open: the pool keeps its connections open, and
+                # the state store's connection is a separate one, as with a file.
+                kwargs["poolclass"] = QueuePool
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = create_engine(url, **kwargs)
