@@ -12,6 +12,7 @@ import pytest
 from pydantic import BaseModel
 
 from cryptosmarttrader.backtest.replay import CandleReplay
+from cryptosmarttrader.backtest.report import build_figure, write_report
 from cryptosmarttrader.backtest.runner import (
     BacktestConfig,
     Sizing,
@@ -130,6 +131,7 @@ def test_the_default_limits_reduce_all_in_entries_to_the_position_limit() -> Non
     first = buys[0]
     assert first.qty * first.price == pytest.approx(0.2 * 10_000, rel=1e-3)
     assert result.max_drawdown_pct < run_backtest(BTC_USDT_5M, unrestricted()).max_drawdown_pct
+    assert result.reductions_by_gate == {"single_position": 201}
 
 
 def test_gates_that_reject_are_counted_by_reason_code() -> None:
@@ -138,6 +140,7 @@ def test_gates_that_reject_are_counted_by_reason_code() -> None:
     config = BacktestConfig(strategy=EmaCross(12, 26), risk=risk, execution=execution, fee=0.001)
     result = run_backtest(BTC_USDT_5M, config)
     assert result.rejections.get("DRAWDOWN_LIMIT", 0) > 0
+    assert result.rejections_by_gate == {"drawdown": result.rejections["DRAWDOWN_LIMIT"]}
     assert result.orders_evaluated == len(result.fills) + sum(result.rejections.values())
     assert result.trades < 201
 
@@ -253,3 +256,31 @@ def test_fraction_sizing_spends_a_share_of_equity_scaled_by_strength() -> None:
     assert buys
     assert all(f.qty * f.price <= 0.5 * 10_000 * 1.2 for f in buys)
     assert len({round(f.qty * f.price, 2) for f in buys}) > 10  # sizes follow the strength
+
+
+def test_the_report_shows_every_fill_the_equity_and_the_gates(tmp_path: Path) -> None:
+    risk = RiskLimits(max_drawdown=0.02, kill_switch_drawdown=1.0)
+    _, execution = unrestricted_limits()
+    config = BacktestConfig(strategy=EmaCross(12, 26), risk=risk, execution=execution, fee=0.001)
+    result = run_backtest(BTC_USDT_5M, config)
+    figure = build_figure(result, BTC_USDT_5M)
+    traces = {trace.name: trace for trace in figure.data}
+    assert len(traces["entry"].x) == result.trades
+    assert len(traces["exit"].x) == sum(f.side is Side.SELL for f in result.fills)
+    assert list(traces["equity"].y) == result.equity.tolist()  # 10,999 points: not thinned
+    refused = dict(zip(traces["refused"].x, traces["refused"].y, strict=True))
+    reduced = dict(zip(traces["reduced"].x, traces["reduced"].y, strict=True))
+    assert refused == {"drawdown": result.rejections["DRAWDOWN_LIMIT"], "single_position": 0}
+    assert reduced["single_position"] == result.reductions_by_gate["single_position"] > 0
+    page = write_report(result, BTC_USDT_5M, tmp_path / "out" / "report.html").read_text()
+    assert "plotly" in page.lower()
+    assert "<script" in page
+    assert "<script src=" not in page  # self-contained: the library is embedded
+
+
+def test_the_cli_writes_the_report_it_names(tmp_path: Path) -> None:
+    target = tmp_path / "bt.html"
+    data = str(DATA / "BTC_USDT-5m.csv")
+    summary = as_json(run(tmp_path, "backtest", "--data", data, "--report", str(target), "--json"))
+    assert summary["report"] == str(target)
+    assert target.stat().st_size > 100_000

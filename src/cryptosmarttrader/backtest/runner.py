@@ -30,7 +30,7 @@ from cryptosmarttrader.domain.decisions import Verdict
 from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, OrderType, Side, TimeInForce
 from cryptosmarttrader.domain.symbols import Instrument, ceil_to_grid, floor_to_grid, split_symbol
 from cryptosmarttrader.exchanges.candle_broker import CandleFillBroker
-from cryptosmarttrader.execution.gateway import OrderGateway
+from cryptosmarttrader.execution.gateway import OrderGateway, SubmitResult
 from cryptosmarttrader.execution.policy import ExecutionPolicy
 from cryptosmarttrader.risk.guard import RiskGuard
 from cryptosmarttrader.signals.strategy import SignalFrame, Strategy
@@ -98,6 +98,10 @@ class BacktestResult:
     win_rate: float | None
     orders_evaluated: int
     rejections: dict[str, int] = field(default_factory=dict)
+    """Refused orders by reason code."""
+    rejections_by_gate: dict[str, int] = field(default_factory=dict)
+    reductions_by_gate: dict[str, int] = field(default_factory=dict)
+    """Orders a gate let through smaller than asked."""
     elapsed_s: float = 0.0
 
     @property
@@ -117,9 +121,37 @@ class BacktestResult:
             "win_rate": self.win_rate,
             "orders_evaluated": self.orders_evaluated,
             "rejections": dict(self.rejections),
+            "rejections_by_gate": dict(self.rejections_by_gate),
+            "reductions_by_gate": dict(self.reductions_by_gate),
             "elapsed_s": self.elapsed_s,
             "candles_per_s": self.candles_per_s,
         }
+
+
+@dataclass
+class _Tally:
+    fills: list[Fill] = field(default_factory=list)
+    evaluated: int = 0
+    rejections: Counter[str] = field(default_factory=Counter)
+    rejections_by_gate: Counter[str] = field(default_factory=Counter)
+    reductions_by_gate: Counter[str] = field(default_factory=Counter)
+
+    def record(self, result: SubmitResult, bar: int, side: Side) -> None:
+        self.evaluated += 1
+        decision = result.decision
+        if decision.verdict is Verdict.REJECT:
+            self.rejections[decision.code.value] += 1
+            gate = decision.gate.value if decision.gate is not None else "validation"
+            self.rejections_by_gate[gate] += 1
+            return
+        for outcome in decision.outcomes:
+            if outcome.verdict is Verdict.REDUCE:
+                self.reductions_by_gate[outcome.gate.value] += 1
+        if result.status is OrderStatus.FILLED and result.avg_fill_price is not None:
+            self.fills.append(Fill(bar, side, result.filled_qty, result.avg_fill_price))
+        else:
+            self.rejections[f"VENUE_{result.status_label}"] += 1
+            self.rejections_by_gate["venue"] += 1
 
 
 def backtest_instrument(series: CandleSeries) -> Instrument:
@@ -173,16 +205,14 @@ def run_backtest(
                 quote=instrument.quote,
                 instruments={series.symbol: instrument},
             )
-            fills, evaluated, rejections = _replay(
-                gateway, replay, broker, instrument, frame, config, progress
-            )
+            tally = _replay(gateway, replay, broker, instrument, frame, config, progress)
         finally:
             store.close()
     finally:
         database.dispose()
     if progress is not None:
         progress(len(series), len(series))
-    return _result(series, config, fills, broker, evaluated, rejections, started)
+    return _result(series, config, tally, broker, started)
 
 
 def _replay(
@@ -193,13 +223,10 @@ def _replay(
     frame: SignalFrame,
     config: BacktestConfig,
     progress: Progress | None,
-) -> tuple[list[Fill], int, Counter[str]]:
-    """Every acted-on signal through the gateway: the fills, the orders evaluated, the
-    refusals by reason code."""
+) -> _Tally:
+    """Every acted-on signal through the gateway."""
     n = len(replay.series)
-    fills: list[Fill] = []
-    rejections: Counter[str] = Counter()
-    evaluated = 0
+    tally = _Tally()
     replay.at(0)
     gateway.start()
     candidates = np.flatnonzero(frame.entry | frame.exit)
@@ -215,16 +242,8 @@ def _replay(
         intent = _intent(config, instrument, replay, broker, frame.strength[t], t, holding)
         if intent is None:
             continue
-        result = gateway.submit(intent)
-        evaluated += 1
-        decision = result.decision
-        if decision.verdict is Verdict.REJECT:
-            rejections[decision.code.value] += 1
-        elif result.status is OrderStatus.FILLED and result.avg_fill_price is not None:
-            fills.append(Fill(t + 1, intent.side, result.filled_qty, result.avg_fill_price))
-        else:
-            rejections[f"VENUE_{result.status_label}"] += 1
-    return fills, evaluated, rejections
+        tally.record(gateway.submit(intent), t + 1, intent.side)
+    return tally
 
 
 def _intent(
@@ -272,12 +291,11 @@ def _intent(
 def _result(
     series: CandleSeries,
     config: BacktestConfig,
-    fills: list[Fill],
+    tally: _Tally,
     broker: CandleFillBroker,
-    evaluated: int,
-    rejections: Counter[str],
     started: float,
 ) -> BacktestResult:
+    fills = tally.fills
     n = len(series)
     cash = np.empty(len(fills) + 1)
     held = np.empty(len(fills) + 1)
@@ -323,7 +341,9 @@ def _result(
         max_drawdown_pct=drawdown * 100.0,
         sharpe=sharpe,
         win_rate=sum(outcomes) / len(outcomes) if outcomes else None,
-        orders_evaluated=evaluated,
-        rejections=dict(sorted(rejections.items())),
+        orders_evaluated=tally.evaluated,
+        rejections=dict(sorted(tally.rejections.items())),
+        rejections_by_gate=dict(sorted(tally.rejections_by_gate.items())),
+        reductions_by_gate=dict(sorted(tally.reductions_by_gate.items())),
         elapsed_s=time.perf_counter() - started,
     )

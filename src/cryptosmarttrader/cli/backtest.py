@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cryptosmarttrader.backtest.report import write_report
 from cryptosmarttrader.backtest.runner import BacktestConfig, BacktestResult, Sizing, run_backtest
 from cryptosmarttrader.cli.candle_file import load_candle_file
 from cryptosmarttrader.cli.context import CliContext
@@ -45,6 +46,9 @@ def backtest(
         1.0, "--spread-bps", help="spread synthesized around each open for the gates"
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    report: Path | None = typer.Option(
+        None, "--report", help="also write a self-contained HTML report to this file"
+    ),
 ) -> None:
     """Replay candles through a strategy and the same order gateway and gates as live trading.
 
@@ -97,10 +101,18 @@ def backtest(
             result = run_backtest(series, config)
     except DatabaseError as exc:
         raise CliError(str(exc)) from None
+    written: Path | None = None
+    if report is not None:
+        try:
+            written = write_report(result, series, report)
+        except OSError as exc:
+            raise CliError(f"--report {report}: {exc.strerror or exc}") from None
     if as_json:
-        print_json(result.summary())
+        print_json({**result.summary(), "report": str(written) if written else None})
     else:
         _render(result, risk_profile)
+        if written is not None:
+            console().print(f"report: {written}", markup=False)
 
 
 def _render(result: BacktestResult, risk_profile: str) -> None:
