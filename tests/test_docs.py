@@ -7,7 +7,13 @@ import tomllib
 from pathlib import Path
 
 from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
-from cryptosmarttrader.config.settings import DataSettings, PaperSettings, Settings, VenueSettings
+from cryptosmarttrader.config.settings import (
+    DataSettings,
+    EngineSettings,
+    PaperSettings,
+    Settings,
+    VenueSettings,
+)
 from cryptosmarttrader.domain.reason_codes import REASON_DESCRIPTIONS, ReasonCode
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,15 +45,17 @@ def test_every_setting_is_documented() -> None:
         ("paper", PaperSettings),
         ("exchange", VenueSettings),
         ("data", DataSettings),
+        ("engine", EngineSettings),
     ):
         for name, field in model.model_fields.items():
             row = next(
                 (line for line in page.splitlines() if f"| `{prefix}.{name}` |" in line), None
             )
             assert row is not None, f"{prefix}.{name}"
-            assert f"`{field.default}`" in row, f"{prefix}.{name} default"
+            default = field.get_default(call_default_factory=True)
+            assert f"`{default}`" in row, f"{prefix}.{name} default"
     for name in Settings.model_fields:
-        if name not in {"risk", "execution", "paper", "exchange", "data"}:
+        if name not in {"risk", "execution", "paper", "exchange", "data", "engine"}:
             assert f"| `{name}` |" in page, name
 
 

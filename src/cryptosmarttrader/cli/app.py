@@ -20,6 +20,7 @@ from cryptosmarttrader.cli.order import order
 from cryptosmarttrader.cli.paper_exchange import paper_exchange
 from cryptosmarttrader.cli.reconcile import reconcile
 from cryptosmarttrader.cli.render import error_console, print_json
+from cryptosmarttrader.cli.run import run
 from cryptosmarttrader.cli.signals import signals_app
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.store.database import redact_url
@@ -73,6 +74,7 @@ app.command("paper-exchange")(paper_exchange)
 app.add_typer(data_app, name="data")
 app.command("backtest")(backtest)
 app.add_typer(signals_app, name="signals")
+app.command("run")(run)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

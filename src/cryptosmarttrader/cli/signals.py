@@ -9,13 +9,93 @@ from rich.table import Table
 
 from cryptosmarttrader.cli.candle_file import load_candle_file
 from cryptosmarttrader.cli.context import CliContext
-from cryptosmarttrader.cli.errors import UsageError
+from cryptosmarttrader.cli.errors import CliError, UsageError
+from cryptosmarttrader.cli.parsing import parse_symbol
 from cryptosmarttrader.cli.render import console, print_json
+from cryptosmarttrader.config.settings import ConfigError
 from cryptosmarttrader.domain.clock import format_utc
+from cryptosmarttrader.runtime.engine import open_engine
 from cryptosmarttrader.signals.strategy import STRATEGIES, StrategyError, build_strategy
 from cryptosmarttrader.signals.validation import FoldMode, ValidationReport, walk_forward
+from cryptosmarttrader.store.database import DatabaseError
 
-signals_app = typer.Typer(help="Strategy signals: out-of-sample validation.", no_args_is_help=True)
+signals_app = typer.Typer(
+    help="Strategy signals: the current ones (with what the gates would say), and their "
+    "out-of-sample validation."
+)
+
+
+@signals_app.callback(invoke_without_command=True)
+def current(
+    ctx: typer.Context,
+    symbols: str | None = typer.Option(
+        None, "--symbols", help="comma-separated [default: engine.symbols]"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+) -> None:
+    """The newest closed candle's signal per symbol, its confidence and data quality, and the
+    gates' verdict on the order the engine would send (a dry run: nothing is stored or sent)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli: CliContext = ctx.obj
+    settings = cli.settings()
+    wanted = (
+        tuple(parse_symbol(s.strip()) for s in symbols.split(",") if s.strip())
+        if symbols
+        else settings.engine.symbols
+    )
+    if not wanted:
+        raise UsageError("--symbols: give at least one symbol")
+    system = cli.open_system()
+    try:
+        try:
+            engine = open_engine(system)
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        unknown = set(wanted) - set(system.gateway.instruments)
+        if unknown:
+            raise UsageError(f"--symbols: {', '.join(sorted(unknown))} not listed")
+        rows = []
+        for symbol in wanted:
+            try:
+                view, verdict = engine.preview(symbol)
+            except ValueError as exc:
+                raise CliError(str(exc)) from None
+            rows.append((view, verdict))
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        system.close()
+    if as_json:
+        print_json(
+            {
+                "strategy": engine.strategy.name,
+                "timeframe": engine.settings.timeframe,
+                "signals": [
+                    {**view.to_dict(), "gates": verdict.to_dict() if verdict else None}
+                    for view, verdict in rows
+                ],
+            }
+        )
+        return
+    table = Table(title=f"{engine.strategy.name} signals ({engine.settings.timeframe} candles)")
+    for column in ("symbol", "candle", "signal", "confidence", "quality", "reason", "gates"):
+        table.add_column(column)
+    for view, verdict in rows:
+        gates = "-"
+        if verdict is not None:
+            decision = verdict.decision
+            gates = f"{decision.verdict} {decision.code} qty {decision.approved_qty:g}"
+        table.add_row(
+            view.symbol,
+            format_utc(view.bar_ts),
+            str(view.kind or "none"),
+            f"{view.confidence:.2f}" if view.kind else "-",
+            f"{view.quality_score:.2f}" + (f" ({view.findings[0]})" if view.findings else ""),
+            str(view.code) if view.kind else "-",
+            gates,
+        )
+    console().print(table)
 
 
 def parse_params(pairs: list[str]) -> dict[str, str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,6 +21,8 @@ from pydantic_settings import (
 )
 
 from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS
+from cryptosmarttrader.domain.symbols import split_symbol
 
 
 class ConfigError(Exception):
@@ -42,6 +44,54 @@ class PaperSettings(BaseModel):
         10_000.0, gt=0, le=1e12, description="USDT the paper account starts with"
     )
     fee_rate: float = Field(0.001, ge=0, le=0.05, description="fraction of notional per fill")
+
+
+class EngineSettings(BaseModel):
+    """What ``cst run`` trades and how: symbols, strategy, sizing, exits."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    symbols: tuple[str, ...] = Field(
+        ("BTC/USDT", "ETH/USDT", "SOL/USDT"), min_length=1, max_length=50, description="traded"
+    )
+    timeframe: str = Field("1m", description="candle interval the strategy reads")
+    strategy: str = Field("ema_cross", description="ema_cross, rsi_reversion, donchian_breakout")
+    strategy_params: dict[str, str] = Field(
+        default_factory=dict, description="the strategy's parameters, as text (fast = '12')"
+    )
+    poll_s: float = Field(5.0, ge=0.1, le=3_600, description="seconds between loops")
+    history_candles: int = Field(
+        300, ge=50, le=1_000, description="closed candles read per symbol and loop"
+    )
+    horizon: int = Field(12, ge=1, le=500, description="bars an entry is judged over (calibration)")
+    min_confidence: float = Field(
+        0.4, ge=0, le=1, description="calibrated confidence below which a signal is suppressed"
+    )
+    position_fraction: float = Field(
+        0.1, gt=0, le=1, description="equity an entry spends at confidence 1"
+    )
+    stop_loss: float = Field(0.03, gt=0, lt=1, description="fall from the entry price that sells")
+    take_profit: float = Field(
+        0.06, gt=0, le=10, description="rise from the entry price that sells"
+    )
+
+    @field_validator("symbols")
+    @classmethod
+    def _valid_symbols(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for symbol in value:
+            split_symbol(symbol)  # ValueError names the bad one
+        if len(set(value)) != len(value):
+            raise ValueError("a symbol is listed twice")
+        return value
+
+    @field_validator("timeframe")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        if value not in TIMEFRAME_SECONDS:
+            raise ValueError(
+                f"unknown timeframe {value!r}; choose from {', '.join(TIMEFRAME_SECONDS)}"
+            )
+        return value
 
 
 VenueName = Literal["paper", "paper-exchange", "binance", "kraken"]
@@ -152,6 +202,7 @@ class Settings(BaseSettings):
     risk: RiskLimits = RiskLimits()
     execution: ExecutionLimits = ExecutionLimits()
     paper: PaperSettings = PaperSettings()
+    engine: EngineSettings = EngineSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -17,6 +17,8 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
+
 from cryptosmarttrader.config.limits import RiskLimits
 from cryptosmarttrader.data.client import MarketDataClient, MarketDataError
 from cryptosmarttrader.data.quality import assess_candles, assess_snapshot
@@ -226,6 +228,27 @@ class MarketDataFeed:
         assert isinstance(series, CandleSeries)
         closed = closed_candles(series, end_ts)
         return [float(c) for c in closed.close[-count:]]
+
+    def candles(self, symbol: str, timeframe: str, count: int) -> CandleSeries:
+        """The last ``count`` candles closed by now; ValueError when the exchange cannot give
+        them."""
+        request = DataRequest(
+            self.source,
+            Endpoint.OHLCV,
+            symbol,
+            {"timeframe": timeframe, "limit": count + 1},
+            cache_ttl_s=5.0,
+        )
+        try:
+            response = self.run(self.client.fetch(request))
+        except (MarketDataError, TimeoutError) as exc:
+            raise ValueError(f"candles of {symbol}: {exc}") from exc
+        series = response.data
+        assert isinstance(series, CandleSeries)
+        closed = closed_candles(series, self._wall())
+        keep = np.zeros(len(closed), dtype=bool)
+        keep[-count:] = True
+        return closed.where(keep)
 
     def close(self) -> None:
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.domain.market import MarketSnapshot
 
 
@@ -21,3 +22,9 @@ class PriceHistory(Protocol):
 class CorrelationProvider(Protocol):
     def correlation(self, a: str, b: str, now: float) -> float | None:
         """Return correlation of the two symbols' returns, or None when it cannot be known."""
+
+
+class CandleSource(Protocol):
+    def candles(self, symbol: str, timeframe: str, count: int) -> CandleSeries:
+        """The last ``count`` candles that have closed by now (fewer where the history is
+        shorter); ValueError when they cannot be had."""

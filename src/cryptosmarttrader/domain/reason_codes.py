@@ -44,6 +44,12 @@ class ReasonCode(StrEnum):
     HOLDINGS_RESYNCED = "HOLDINGS_RESYNCED"
     KILL_SWITCH_ACTIVATED = "KILL_SWITCH_ACTIVATED"
     KILL_SWITCH_DEACTIVATED = "KILL_SWITCH_DEACTIVATED"
+    # Signals (the engine)
+    SIGNAL_EMITTED = "SIGNAL_EMITTED"
+    SIGNAL_LOW_CONFIDENCE = "SIGNAL_LOW_CONFIDENCE"
+    SIGNAL_BAD_DATA = "SIGNAL_BAD_DATA"
+    STOP_LOSS = "STOP_LOSS"
+    TAKE_PROFIT = "TAKE_PROFIT"
 
 
 REASON_DESCRIPTIONS: dict[ReasonCode, str] = {
@@ -150,4 +156,22 @@ REASON_DESCRIPTIONS: dict[ReasonCode, str] = {
     ),
     ReasonCode.KILL_SWITCH_ACTIVATED: "The kill switch was activated (by a person or a limit).",
     ReasonCode.KILL_SWITCH_DEACTIVATED: "The kill switch was deactivated.",
+    ReasonCode.SIGNAL_EMITTED: (
+        "A strategy signalled an entry or exit on a closed candle, on clean data and with "
+        "enough confidence; the engine sends the order through the gateway."
+    ),
+    ReasonCode.SIGNAL_LOW_CONFIDENCE: (
+        "An entry signal was suppressed: its calibrated confidence is below "
+        "`engine.min_confidence`."
+    ),
+    ReasonCode.SIGNAL_BAD_DATA: (
+        "A signal was suppressed: the candles behind it failed the quality check (stale, "
+        "gaps, duplicated or out-of-order times, invalid values, an outlier)."
+    ),
+    ReasonCode.STOP_LOSS: (
+        "The engine sells a position whose mark fell `engine.stop_loss` below its entry price."
+    ),
+    ReasonCode.TAKE_PROFIT: (
+        "The engine sells a position whose mark rose `engine.take_profit` above its entry price."
+    ),
 }

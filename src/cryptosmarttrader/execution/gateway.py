@@ -46,6 +46,7 @@ from cryptosmarttrader.execution.policy import ExecutionPolicy
 from cryptosmarttrader.execution.reconciliation import Reconciler, ReconcileReport
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.risk.book import PortfolioBook, utc_day, utc_day_start
+from cryptosmarttrader.risk.gates import loss_kill_trigger
 from cryptosmarttrader.risk.guard import RiskGuard
 from cryptosmarttrader.risk.kill_switch import record_kill_switch
 from cryptosmarttrader.store.state_store import (
@@ -676,6 +677,28 @@ class OrderGateway:
             numbers=dict(decision.numbers),
             dry_run=dry_run,
         )
+
+    def mark_to_market(self) -> PortfolioSnapshot:
+        """Mark held symbols to fresh prices, roll the UTC day and the peak, and activate the
+        kill switch when the daily loss or the drawdown has reached its threshold: what the
+        next order would find, checked without waiting for one (the engine calls this on
+        every loop). Returns the marked portfolio."""
+        if self._book is None:
+            self.start()
+        self._refresh_marks("")
+        with self._writing() as (tx, book, now):
+            book.roll(now)
+            state = book.state(now)
+            if not tx.control.kill_switch.active:
+                trigger = loss_kill_trigger(state, self._evaluator.guard.limits)
+                if trigger is not None:
+                    record_kill_switch(tx, KillSwitchState(True, trigger, RISK_ACTOR, now))
+                    _log.warning("kill_switch.auto", reason=trigger)
+            return PortfolioSnapshot(
+                state=state,
+                positions=tuple(book.positions[s] for s in sorted(book.positions)),
+                marks=dict(book.marks),
+            )
 
     # --- views --------------------------------------------------------------------------
     def portfolio(self) -> PortfolioSnapshot:

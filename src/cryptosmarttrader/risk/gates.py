@@ -123,6 +123,15 @@ class LossLimitGate:
         self._reference = reference
         self._limits = limits
 
+    def kill_trigger(self, portfolio: PortfolioState, limits: RiskLimits) -> str | None:
+        """Why the kill switch must activate now, or None (the portfolio must be valid)."""
+        reference = self._reference(portfolio)
+        loss = (reference - portfolio.equity) / reference
+        kill_limit = self._limits(limits)[1]
+        if loss >= kill_limit:
+            return f"{self._label} {loss:.2%} reached the kill switch threshold {kill_limit:.2%}"
+        return None
+
     def check(self, ctx: RiskContext, qty: float) -> GateOutcome | None:
         invalid = _check_portfolio(self.name, ctx)
         if invalid is not None:
@@ -130,10 +139,9 @@ class LossLimitGate:
         reference = self._reference(ctx.portfolio)
         loss = (reference - ctx.portfolio.equity) / reference
         limit, kill_limit = self._limits(ctx.limits)
-        if loss >= kill_limit:
-            ctx.kill_switch_trigger = (
-                f"{self._label} {loss:.2%} reached the kill switch threshold {kill_limit:.2%}"
-            )
+        trigger = self.kill_trigger(ctx.portfolio, ctx.limits)
+        if trigger is not None:
+            ctx.kill_switch_trigger = trigger
             return self._reject(ctx, loss, reference, kill_limit, "kill switch activated")
         if loss >= limit and ctx.adds_exposure(qty):
             return self._reject(ctx, loss, reference, limit, "only reducing orders")
@@ -175,6 +183,19 @@ def drawdown_gate() -> LossLimitGate:
         lambda p: p.peak_equity,
         lambda limits: (limits.max_drawdown, limits.kill_switch_drawdown),
     )
+
+
+def loss_kill_trigger(portfolio: PortfolioState, limits: RiskLimits) -> str | None:
+    """Why the daily-loss or drawdown threshold requires the kill switch now, or None; None
+    too for a portfolio whose equity cannot be judged (the gates refuse orders on it)."""
+    for value in (portfolio.equity, portfolio.start_of_day_equity, portfolio.peak_equity):
+        if not _finite_positive(value):
+            return None
+    for gate in (daily_loss_gate(), drawdown_gate()):
+        trigger = gate.kill_trigger(portfolio, limits)
+        if trigger is not None:
+            return trigger
+    return None
 
 
 class PositionCountGate:

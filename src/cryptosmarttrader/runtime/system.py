@@ -10,7 +10,7 @@ from types import TracebackType
 from cryptosmarttrader.config.settings import LIVE_VENUES, ConfigError, Settings
 from cryptosmarttrader.data.correlation import RollingCorrelationProvider
 from cryptosmarttrader.domain.clock import Clock, SystemClock
-from cryptosmarttrader.domain.ports import MarketDataSource, PriceHistory
+from cryptosmarttrader.domain.ports import CandleSource, MarketDataSource, PriceHistory
 from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.exchanges.broker import Broker
 from cryptosmarttrader.exchanges.paper.market import SimulatedFeed, SimulatedMarket
@@ -41,6 +41,7 @@ class TradingSystem:
     broker: Broker
     gateway: OrderGateway
     kill_switch: KillSwitch
+    candles: CandleSource
     sim_market: SimulatedMarket | None = None
     paper_venue: PaperVenue | None = None
     closers: tuple[Callable[[], None], ...] = ()
@@ -99,6 +100,7 @@ class TradingSystem:
         paper_venue: PaperVenue | None = None
         closers: list[Callable[[], None]] = []
         history: PriceHistory
+        candles: CandleSource
         if settings.venue == "paper":
             sim_market = market or SimulatedMarket(seed=settings.paper.seed)
             if sim_market.quote != settings.quote:
@@ -117,8 +119,10 @@ class TradingSystem:
                 state_file=state_file,
             )
             broker: Broker = SimulatedBroker(paper_venue)
-            market_data = market_data or SimulatedFeed(sim_market, clock)
+            simulated_feed = SimulatedFeed(sim_market, clock)
+            market_data = market_data or simulated_feed
             history = sim_market
+            candles = simulated_feed
         else:
             # ccxt takes a second to import: only the venues that use it pay for it.
             from cryptosmarttrader.exchanges.ccxt_broker import CcxtBroker
@@ -128,6 +132,7 @@ class TradingSystem:
             closers.append(feed.close)
             market_data = market_data or feed
             history = feed
+            candles = feed
         if wrap_broker is not None:
             broker = wrap_broker(broker)
         try:
@@ -159,6 +164,7 @@ class TradingSystem:
             broker=broker,
             gateway=gateway,
             kill_switch=KillSwitch(store, clock),
+            candles=candles,
             sim_market=sim_market,
             paper_venue=paper_venue,
             closers=tuple(closers),

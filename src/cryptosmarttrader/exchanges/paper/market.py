@@ -29,6 +29,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS, CandleSeries, candles_from_rows
 from cryptosmarttrader.domain.clock import Clock
 from cryptosmarttrader.domain.market import BookLevel, MarketSnapshot, depth_within
 from cryptosmarttrader.domain.symbols import Instrument, ceil_to_grid, floor_to_grid, split_symbol
@@ -366,6 +367,42 @@ class SimulatedMarket:
         return quotes.pop()
 
 
+def model_candles(
+    market: MarketModel,
+    symbol: str,
+    first_open: float,
+    count: int,
+    interval_s: int,
+    now: float,
+    quote_per_second: float,
+) -> CandleSeries:
+    """``count`` candles of the market's traded price from ``first_open``: open, high, low and
+    close of 60 samples per candle (one per second when shorter), and the quote volume that
+    trades per second spread evenly. A candle still forming at ``now`` ends at ``now``."""
+    rows = []
+    for k in range(count):
+        open_ts = first_open + k * interval_s
+        last = min(open_ts + interval_s - 1, math.floor(now))
+        samples = min(interval_s, 60)
+        times = np.unique(
+            np.concatenate([open_ts + np.arange(samples) * (interval_s / samples), [last]])
+        )
+        prices = market.prices(symbol, times[times <= last])
+        close = float(prices[-1])
+        volume = quote_per_second * interval_s / close
+        rows.append(
+            (
+                open_ts * 1000,
+                float(prices[0]),
+                float(prices.max()),
+                float(prices.min()),
+                close,
+                volume,
+            )
+        )
+    return candles_from_rows(symbol, interval_s, rows)
+
+
 class SimulatedFeed:
     """The simulated market as a live data source: the book at the clock's current time."""
 
@@ -375,3 +412,21 @@ class SimulatedFeed:
 
     def snapshot(self, symbol: str) -> MarketSnapshot | None:
         return self.market.snapshot(symbol, self.clock.now())
+
+    def candles(self, symbol: str, timeframe: str, count: int) -> CandleSeries:
+        """The last ``count`` candles closed by now."""
+        interval = TIMEFRAME_SECONDS[timeframe]
+        now = self.clock.now()
+        last_closed_open = math.floor(now / interval) * interval - interval
+        snapshot = self.market.snapshot(symbol, now)
+        if snapshot is None:
+            raise ValueError(f"{symbol} is not part of the simulated market")
+        return model_candles(
+            self.market,
+            symbol,
+            last_closed_open - (count - 1) * interval,
+            count,
+            interval,
+            now,
+            snapshot.volume_24h_quote / 86_400,
+        )

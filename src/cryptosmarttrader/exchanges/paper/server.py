@@ -47,7 +47,7 @@ from cryptosmarttrader.exchanges.paper.faults import (
     FaultSpecError,
     fault_from_fields,
 )
-from cryptosmarttrader.exchanges.paper.market import MarketModel
+from cryptosmarttrader.exchanges.paper.market import MarketModel, model_candles
 from cryptosmarttrader.exchanges.paper.rate_limit import WeightLimiter
 from cryptosmarttrader.exchanges.paper.venue import PaperVenue, VenueOrder
 from cryptosmarttrader.observability.logging import get_logger
@@ -355,31 +355,22 @@ class PaperExchange:
             count = limit
             first_open = last_open - (count - 1) * interval
         quote_per_second = self._snapshot(symbol, now).volume_24h_quote / 86_400
+        series = model_candles(
+            self.market, symbol, first_open, count, interval, now, quote_per_second
+        )
         rows = [
-            self._kline(symbol, first_open + k * interval, interval, now, quote_per_second)
-            for k in range(count)
+            wire.kline(float(t), interval, o, h, low, c, v)
+            for t, o, h, low, c, v in zip(
+                series.open_ts.tolist(),
+                series.open.tolist(),
+                series.high.tolist(),
+                series.low.tolist(),
+                series.close.tolist(),
+                series.volume.tolist(),
+                strict=True,
+            )
         ]
         return _json(rows)
-
-    def _kline(
-        self, symbol: str, open_ts: float, interval: int, now: float, quote_per_second: float
-    ) -> list[Any]:
-        last = min(open_ts + interval - 1, math.floor(now))
-        samples = min(interval, 60)
-        times = np.unique(
-            np.concatenate([open_ts + np.arange(samples) * (interval / samples), [last]])
-        )
-        prices = self.market.prices(symbol, times[times <= last])
-        volume = quote_per_second * interval / float(prices[-1])
-        return wire.kline(
-            open_ts,
-            interval,
-            float(prices[0]),
-            float(prices.max()),
-            float(prices.min()),
-            float(prices[-1]),
-            volume,
-        )
 
     # --- trading ----------------------------------------------------------------------
     async def _new_order(self, request: web.Request, params: Mapping[str, str]) -> web.Response:

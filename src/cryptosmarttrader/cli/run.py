@@ -1,0 +1,100 @@
+"""``cst run``: the trading engine, until stopped (Ctrl-C or SIGTERM) or for N loops."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import typer
+
+from cryptosmarttrader.cli.context import CliContext
+from cryptosmarttrader.cli.errors import CliError, UsageError
+from cryptosmarttrader.cli.render import console, print_json
+from cryptosmarttrader.config.settings import ConfigError
+from cryptosmarttrader.domain.clock import format_utc
+from cryptosmarttrader.engine.loop import EngineTotals, StepReport
+from cryptosmarttrader.runtime.engine import open_engine
+from cryptosmarttrader.store.database import DatabaseError
+
+
+def run(
+    ctx: typer.Context,
+    max_steps: int | None = typer.Option(
+        None, "--max-steps", min=1, help="stop after this many loops [default: run until stopped]"
+    ),
+    live: bool = typer.Option(False, "--live", help="confirm real orders on binance or kraken"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON summary at the end"),
+) -> None:
+    """Run the engine on the configured venue (the simulated market by default).
+
+    Each loop marks positions to market, applies stop-loss and take-profit, and acts on the
+    signals of newly closed candles, every order through the gateway. SIGINT or SIGTERM stops
+    it after the current loop; a restart reconciles with the venue and carries on.
+    """
+    cli: CliContext = ctx.obj
+    system = cli.open_system(live=live)
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    out = console()
+    try:
+        try:
+            engine = open_engine(system)
+            report = system.gateway.start()
+        except ConfigError as exc:
+            raise UsageError(str(exc)) from None
+        if not as_json:
+            out.print(
+                f"engine: {engine.strategy.name} on {', '.join(engine.settings.symbols)} "
+                f"({engine.settings.timeframe}), venue {system.settings.venue}; "
+                f"reconciliation {'clean' if report.clean else 'left work: see cst reconcile'}",
+                markup=False,
+            )
+
+        def show(step: StepReport) -> None:
+            if not as_json:
+                _print_step(step)
+
+        totals = engine.run(stop, max_steps=max_steps, on_step=show)
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        system.close()
+    if as_json:
+        print_json(_totals(totals))
+    else:
+        out.print(f"stopped after {totals.steps} loops: {_totals(totals)}", markup=False)
+
+
+def _totals(totals: EngineTotals) -> dict[str, object]:
+    return {
+        "steps": totals.steps,
+        "signals": dict(totals.signals),
+        "orders": dict(totals.orders),
+        "errors": totals.errors,
+    }
+
+
+def _print_step(step: StepReport) -> None:
+    out = console()
+    state = step.portfolio.state
+    parts = [f"{format_utc(step.at)} equity {state.equity:,.2f}"]
+    parts.extend(
+        f"{view.symbol} {view.kind} conf {view.confidence:.2f} q {view.quality_score:.2f} "
+        f"{view.code}"
+        for view in step.signals
+    )
+    for result in step.orders:
+        decision = result.decision
+        parts.append(
+            f"{result.side} {result.symbol} {decision.verdict} {decision.code} "
+            f"{result.status_label} {result.filled_qty:g}"
+        )
+    parts.extend(f"error: {error}" for error in step.errors)
+    out.print(" | ".join(parts), markup=False)

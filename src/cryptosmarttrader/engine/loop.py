@@ -1,0 +1,362 @@
+"""The trading engine: closed candles in, signals judged, orders through the gateway.
+
+Each loop (``step``):
+
+1. marks held positions to market, rolls the UTC day and the peak, and lets the kill switch
+   trip on the daily loss or drawdown (``OrderGateway.mark_to_market``);
+2. sells positions that hit their stop-loss or take-profit (reduce-only, IOC at the bid);
+3. for each symbol with a newly closed candle: reads the last closed candles, checks their
+   quality, computes the strategy over them (the same vectorized code as the backtest),
+   calibrates confidence on the entries in that history whose outcome is known, and judges
+   the newest bar's signal. A signal on bad data, or an entry below ``min_confidence``, is
+   suppressed; every judged signal is an audit row with its reason code. An entry while flat
+   buys ``equity x position_fraction x confidence`` (IOC at the ask; the RiskGuard may
+   reduce it); an exit while holding sells the position.
+
+Every order goes through ``OrderGateway.submit``; the engine never talks to a venue.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import numpy as np
+
+from cryptosmarttrader.config.limits import RiskLimits
+from cryptosmarttrader.config.settings import EngineSettings
+from cryptosmarttrader.data.quality import assess_candles
+from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS
+from cryptosmarttrader.domain.clock import Clock
+from cryptosmarttrader.domain.orders import OrderIntent, OrderType, Side, TimeInForce
+from cryptosmarttrader.domain.ports import CandleSource, MarketDataSource
+from cryptosmarttrader.domain.reason_codes import ReasonCode
+from cryptosmarttrader.domain.symbols import Instrument, ceil_to_grid, floor_to_grid
+from cryptosmarttrader.execution.gateway import OrderGateway, PortfolioSnapshot, SubmitResult
+from cryptosmarttrader.observability.logging import get_logger
+from cryptosmarttrader.signals.calibration import Calibration
+from cryptosmarttrader.signals.strategy import Strategy
+from cryptosmarttrader.signals.validation import forward_returns
+from cryptosmarttrader.store.state_store import AuditRecord, StateStore
+
+_log = get_logger("engine")
+
+SIGNAL_AUDIT_KIND = "SIGNAL"
+
+
+class SignalKind(StrEnum):
+    ENTRY = "entry"
+    EXIT = "exit"
+
+
+@dataclass(frozen=True)
+class SignalView:
+    """The newest closed candle of one symbol, judged."""
+
+    symbol: str
+    bar_ts: float
+    """Open time of the candle the signal is on."""
+    kind: SignalKind | None
+    """None: the strategy said nothing on that candle."""
+    code: ReasonCode | None
+    """What became of the signal; None without one."""
+    strength: float
+    confidence: float
+    quality_score: float
+    findings: tuple[str, ...]
+    price: float
+    """The candle's close."""
+
+    @property
+    def acted_on(self) -> bool:
+        return self.kind is not None and self.code is ReasonCode.SIGNAL_EMITTED
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "symbol": self.symbol,
+            "bar_ts": self.bar_ts,
+            "signal": self.kind.value if self.kind else None,
+            "code": self.code.value if self.code else None,
+            "strength": self.strength,
+            "confidence": self.confidence,
+            "quality_score": self.quality_score,
+            "findings": list(self.findings),
+            "price": self.price,
+        }
+
+
+@dataclass(frozen=True)
+class StepReport:
+    at: float
+    signals: tuple[SignalView, ...]
+    orders: tuple[SubmitResult, ...]
+    portfolio: PortfolioSnapshot
+    errors: tuple[str, ...] = ()
+
+
+@dataclass
+class EngineTotals:
+    steps: int = 0
+    signals: Counter[str] = field(default_factory=Counter)
+    """Judged signals by reason code."""
+    orders: Counter[str] = field(default_factory=Counter)
+    """Orders by decision reason code."""
+    errors: int = 0
+
+
+class Engine:
+    def __init__(
+        self,
+        *,
+        gateway: OrderGateway,
+        candles: CandleSource,
+        market: MarketDataSource,
+        store: StateStore,
+        clock: Clock,
+        strategy: Strategy,
+        settings: EngineSettings,
+        risk: RiskLimits,
+        fee: float,
+    ) -> None:
+        self.gateway = gateway
+        self.candles = candles
+        self.market = market
+        self.store = store
+        self.clock = clock
+        self.strategy = strategy
+        self.settings = settings
+        self.risk = risk
+        self.fee = fee
+        self.interval_s = TIMEFRAME_SECONDS[settings.timeframe]
+        self.totals = EngineTotals()
+        self._last_bar: dict[str, float] = {}
+
+    # --- judging signals ------------------------------------------------------------------
+    def judge(self, symbol: str) -> SignalView:
+        """The newest closed candle's signal for ``symbol``; ValueError without candles."""
+        series = self.candles.candles(
+            symbol, self.settings.timeframe, self.settings.history_candles
+        )
+        if len(series) == 0:
+            raise ValueError(f"no closed candles of {symbol}")
+        now = self.clock.now()
+        quality = assess_candles(series, now, max_age_s=self.interval_s + self.risk.max_data_age_s)
+        frame = self.strategy.signals(series)
+        last = len(series) - 1
+        kind = (
+            SignalKind.ENTRY if frame.entry[last] else SignalKind.EXIT if frame.exit[last] else None
+        )
+        strength = float(frame.strength[last])
+        confidence = 0.0
+        if kind is SignalKind.ENTRY:
+            returns = forward_returns(series, self.settings.horizon, self.fee)
+            known = frame.entry & np.isfinite(returns)
+            calibration = Calibration.fit(frame.strength[known], returns[known] > 0)
+            confidence = float(calibration(np.array([strength]))[0])
+        code: ReasonCode | None
+        if kind is None:
+            code = None
+        elif not quality.ok:
+            code = ReasonCode.SIGNAL_BAD_DATA
+        elif kind is SignalKind.ENTRY and confidence < self.settings.min_confidence:
+            code = ReasonCode.SIGNAL_LOW_CONFIDENCE
+        else:
+            code = ReasonCode.SIGNAL_EMITTED
+        return SignalView(
+            symbol=symbol,
+            bar_ts=float(series.open_ts[last]),
+            kind=kind,
+            code=code,
+            strength=strength,
+            confidence=confidence,
+            quality_score=quality.score,
+            findings=tuple(f"{f.flag}: {f.detail}" for f in quality.findings),
+            price=float(series.close[last]),
+        )
+
+    # --- the loop -----------------------------------------------------------------------
+    def step(self) -> StepReport:
+        orders: list[SubmitResult] = []
+        signals: list[SignalView] = []
+        errors: list[str] = []
+        portfolio = self.gateway.mark_to_market()
+        held = {p.symbol: p for p in portfolio.positions if p.qty > 0}
+        for position in held.values():
+            exit_code = self._risk_exit(position.symbol, position.avg_price, portfolio)
+            if exit_code is not None:
+                result = self._sell(position.symbol, position.qty, exit_code.value.lower())
+                if result is not None:
+                    orders.append(result)
+        for symbol in self.settings.symbols:
+            try:
+                view = self.judge(symbol)
+            except ValueError as exc:
+                errors.append(str(exc))
+                _log.warning("engine.no_candles", symbol=symbol, error=str(exc))
+                continue
+            if self._last_bar.get(symbol) == view.bar_ts:
+                continue  # this candle was judged already
+            self._last_bar[symbol] = view.bar_ts
+            if view.kind is None:
+                continue
+            signals.append(view)
+            self._audit(view)
+            if not view.acted_on:
+                continue
+            holding = symbol in held
+            if view.kind is SignalKind.ENTRY and not holding:
+                result = self._buy(symbol, view, portfolio)
+            elif view.kind is SignalKind.EXIT and holding:
+                result = self._sell(symbol, held[symbol].qty, "signal")
+            else:
+                result = None
+            if result is not None:
+                orders.append(result)
+        report = StepReport(
+            at=self.clock.now(),
+            signals=tuple(signals),
+            orders=tuple(orders),
+            portfolio=self.gateway.portfolio() if orders else portfolio,
+            errors=tuple(errors),
+        )
+        self._count(report)
+        return report
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        max_steps: int | None = None,
+        on_step: Callable[[StepReport], None] | None = None,
+        wait: Callable[[float], bool] | None = None,
+    ) -> EngineTotals:
+        """Loop until ``stop`` is set (a signal handler sets it) or ``max_steps`` ran. A step
+        is never interrupted halfway: an order is recorded before the loop can end."""
+        pause = wait or stop.wait
+        while not stop.is_set():
+            report = self.step()
+            if on_step is not None:
+                on_step(report)
+            if max_steps is not None and self.totals.steps >= max_steps:
+                break
+            if pause(self.settings.poll_s):
+                break
+        return self.totals
+
+    # --- orders -------------------------------------------------------------------------
+    def _risk_exit(
+        self, symbol: str, entry_price: float, portfolio: PortfolioSnapshot
+    ) -> ReasonCode | None:
+        mark = portfolio.marks.get(symbol)
+        if mark is None or not (entry_price > 0 and math.isfinite(mark.price)):
+            return None
+        if mark.price <= entry_price * (1.0 - self.settings.stop_loss):
+            return ReasonCode.STOP_LOSS
+        if mark.price >= entry_price * (1.0 + self.settings.take_profit):
+            return ReasonCode.TAKE_PROFIT
+        return None
+
+    def _instrument(self, symbol: str) -> Instrument | None:
+        return self.gateway.instruments.get(symbol)
+
+    def _buy(
+        self, symbol: str, view: SignalView, portfolio: PortfolioSnapshot
+    ) -> SubmitResult | None:
+        intent = self._entry_intent(symbol, view, portfolio)
+        return None if intent is None else self.gateway.submit(intent)
+
+    def _sell(self, symbol: str, qty: float, why: str) -> SubmitResult | None:
+        intent = self._exit_intent(symbol, qty, why)
+        return None if intent is None else self.gateway.submit(intent)
+
+    def _entry_intent(
+        self, symbol: str, view: SignalView, portfolio: PortfolioSnapshot
+    ) -> OrderIntent | None:
+        instrument = self._instrument(symbol)
+        snapshot = self.market.snapshot(symbol)
+        if instrument is None or snapshot is None or not snapshot.ask > 0:
+            return None
+        price = ceil_to_grid(snapshot.ask, instrument.price_tick)
+        spend = portfolio.state.equity * self.settings.position_fraction * view.confidence
+        qty = instrument.floor_qty(spend / price) if math.isfinite(spend) else 0.0
+        if qty < instrument.min_qty:
+            return None
+        return OrderIntent(
+            symbol=symbol,
+            side=Side.BUY,
+            qty=qty,
+            order_type=OrderType.LIMIT,
+            price=price,
+            time_in_force=TimeInForce.IOC,
+            strategy=self.strategy.name,
+            signal_id=f"{symbol}-{int(view.bar_ts * 1000)}-entry",
+        )
+
+    def _exit_intent(self, symbol: str, qty: float, why: str) -> OrderIntent | None:
+        instrument = self._instrument(symbol)
+        snapshot = self.market.snapshot(symbol)
+        if instrument is None or snapshot is None or not snapshot.bid > 0:
+            return None
+        qty = instrument.floor_qty(qty)
+        if qty < instrument.min_qty:
+            return None
+        return OrderIntent(
+            symbol=symbol,
+            side=Side.SELL,
+            qty=qty,
+            order_type=OrderType.LIMIT,
+            price=floor_to_grid(snapshot.bid, instrument.price_tick),
+            time_in_force=TimeInForce.IOC,
+            strategy=self.strategy.name,
+            signal_id=f"{symbol}-{int(self.clock.now() * 1000)}-{why}",
+            reduce_only=True,
+        )
+
+    def preview(self, symbol: str) -> tuple[SignalView, SubmitResult | None]:
+        """The newest signal of ``symbol`` and what the gates would say to the order the
+        engine would send for it (a dry run: nothing is stored or sent)."""
+        view = self.judge(symbol)
+        if view.kind is None:
+            return view, None
+        portfolio = self.gateway.portfolio()
+        held = {p.symbol: p.qty for p in portfolio.positions if p.qty > 0}
+        if view.kind is SignalKind.ENTRY:
+            intent = self._entry_intent(symbol, view, portfolio)
+        elif symbol in held:
+            intent = self._exit_intent(symbol, held[symbol], "signal")
+        else:
+            intent = None
+        return view, None if intent is None else self.gateway.submit(intent, dry_run=True)
+
+    # --- records ------------------------------------------------------------------------
+    def _audit(self, view: SignalView) -> None:
+        message = (
+            f"{view.kind} {view.symbol} strength {view.strength:.3f} confidence "
+            f"{view.confidence:.3f} quality {view.quality_score:.2f}"
+        )
+        with self.store.write() as tx:
+            tx.insert_audit(
+                AuditRecord(
+                    at=self.clock.now(),
+                    kind=SIGNAL_AUDIT_KIND,
+                    reason_code=str(view.code),
+                    message=message,
+                    symbol=view.symbol,
+                    side="buy" if view.kind is SignalKind.ENTRY else "sell",
+                    details={**view.to_dict(), "strategy": self.strategy.name},
+                )
+            )
+        _log.info("engine.signal", **view.to_dict())
+
+    def _count(self, report: StepReport) -> None:
+        totals = self.totals
+        totals.steps += 1
+        totals.errors += len(report.errors)
+        for view in report.signals:
+            totals.signals[str(view.code)] += 1
+        for result in report.orders:
+            totals.orders[result.decision.code.value] += 1

@@ -1,0 +1,287 @@
+"""The engine on the simulated market: signals judged, orders through the gateway, exits."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from cryptosmarttrader.config.limits import RiskLimits
+from cryptosmarttrader.config.settings import EngineSettings, PaperSettings, explicit_settings
+from cryptosmarttrader.domain.candles import CandleSeries
+from cryptosmarttrader.domain.clock import ManualClock
+from cryptosmarttrader.domain.orders import OrderIntent, Side, TimeInForce
+from cryptosmarttrader.domain.reason_codes import ReasonCode
+from cryptosmarttrader.engine.loop import Engine
+from cryptosmarttrader.exchanges.paper.market import PriceShock, SimulatedMarket
+from cryptosmarttrader.runtime.engine import open_engine
+from cryptosmarttrader.runtime.system import TradingSystem
+from cryptosmarttrader.store.schema import audit_events, orders
+from tests.factories import T0
+from tests.test_cli import CST, as_json, assert_one_line_error, run
+
+SYMBOLS = ("BTC/USDT", "ETH/USDT")
+
+
+def open_engine_system(
+    tmp_path: Path,
+    *,
+    market: SimulatedMarket | None = None,
+    risk: RiskLimits | None = None,
+    **engine: Any,
+) -> tuple[TradingSystem, Engine, ManualClock]:
+    clock = ManualClock(T0)
+    settings = explicit_settings(
+        home=tmp_path,
+        database_url=f"sqlite:///{tmp_path / 'cst.sqlite'}",
+        risk=risk or RiskLimits(),
+        paper=PaperSettings(),
+        engine=EngineSettings(symbols=SYMBOLS, **engine),
+    )
+    system = TradingSystem.open(
+        settings, clock=clock, market=market or SimulatedMarket(7), persist_paper_venue=False
+    )
+    return system, open_engine(system), clock
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[TradingSystem, Engine, ManualClock]]:
+    system, engine, clock = open_engine_system(
+        tmp_path,
+        min_confidence=0.0,
+        strategy="ema_cross",
+        strategy_params={"fast": "3", "slow": "8"},
+    )
+    try:
+        yield system, engine, clock
+    finally:
+        system.close()
+
+
+def audit_rows(system: TradingSystem, kind: str) -> list[Any]:
+    with system.database.engine.connect() as conn:
+        return list(conn.execute(select(audit_events).where(audit_events.c.kind == kind)).all())
+
+
+def run_steps(engine: Engine, clock: ManualClock, steps: int) -> list[Any]:
+    reports = []
+    for _ in range(steps):
+        clock.advance(60.0)
+        reports.append(engine.step())
+    return reports
+
+
+def test_signals_become_orders_through_the_gateway(
+    running: tuple[TradingSystem, Engine, ManualClock],
+) -> None:
+    system, engine, clock = running
+    reports = run_steps(engine, clock, 120)
+    signals = [v for r in reports for v in r.signals]
+    results = [o for r in reports for o in r.orders]
+    assert signals, "the strategy never signalled"
+    assert any(o.side == "buy" and o.filled_qty > 0 for o in results)
+    # Each judged signal is one audit row with its reason code, each order a gateway decision.
+    signal_rows = audit_rows(system, "SIGNAL")
+    assert len(signal_rows) == len(signals) == sum(engine.totals.signals.values())
+    assert {r.reason_code for r in signal_rows} <= {c.value for c in ReasonCode}
+    decisions = audit_rows(system, "DECISION")
+    assert len(decisions) == len(results)
+    with system.database.engine.connect() as conn:
+        stored = list(conn.execute(select(orders)).all())
+    assert {o.strategy for o in stored} == {"ema_cross"}
+    assert {o.time_in_force for o in stored} == {"IOC"}
+    # An entry is sized by confidence: never more than position_fraction of equity.
+    for result in (o for r in reports for o in r.orders):
+        if result.side == "buy" and result.avg_fill_price:
+            assert result.filled_qty * result.avg_fill_price <= 0.1 * 10_000 * 1.01
+    # A candle is judged once: a second step in the same minute judges nothing new.
+    assert engine.step().signals == ()
+
+
+def test_entries_below_min_confidence_are_suppressed(tmp_path: Path) -> None:
+    system, engine, clock = open_engine_system(
+        tmp_path, min_confidence=1.0, strategy_params={"fast": "3", "slow": "8"}
+    )
+    try:
+        reports = run_steps(engine, clock, 120)
+    finally:
+        system.close()
+    entries = [v for r in reports for v in r.signals if v.kind == "entry"]
+    assert entries
+    assert {v.code for v in entries} == {ReasonCode.SIGNAL_LOW_CONFIDENCE}
+    assert not [o for r in reports for o in r.orders if o.side == "buy"]
+
+
+class GappyCandles:
+    """Candles with one missing in the middle, as a flaky exchange serves them."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def candles(self, symbol: str, timeframe: str, count: int) -> CandleSeries:
+        series: CandleSeries = self.inner.candles(symbol, timeframe, count)
+        keep = np.ones(len(series), dtype=bool)
+        keep[len(series) // 2] = False
+        return series.where(keep)
+
+
+def test_signals_on_bad_data_are_suppressed_with_the_reason(
+    running: tuple[TradingSystem, Engine, ManualClock],
+) -> None:
+    _, engine, clock = running
+    engine.candles = GappyCandles(engine.candles)
+    reports = run_steps(engine, clock, 60)
+    signals = [v for r in reports for v in r.signals]
+    assert signals
+    assert {v.code for v in signals} == {ReasonCode.SIGNAL_BAD_DATA}
+    assert all(any("candle_gap" in f for f in v.findings) for v in signals)
+    assert not [o for r in reports for o in r.orders]
+
+
+def test_a_stop_loss_sells_the_position(tmp_path: Path) -> None:
+    crash_at = T0 + 180
+    market = SimulatedMarket(7, shocks=(PriceShock(crash_at, -0.10, "ETH/USDT"),))
+    system, engine, clock = open_engine_system(
+        tmp_path, market=market, strategy_params={"fast": "3", "slow": "8"}, min_confidence=1.0
+    )
+    try:
+        snapshot = system.market_data.snapshot("ETH/USDT")
+        assert snapshot is not None
+        bought = system.gateway.submit(
+            OrderIntent(
+                "ETH/USDT",
+                Side.BUY,
+                0.2,
+                price=round(snapshot.ask * 1.001, 2),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        assert bought.filled_qty == pytest.approx(0.2)
+        clock.set(crash_at + 1)
+        report = engine.step()
+    finally:
+        system.close()
+    (sale,) = report.orders
+    assert sale.side == "sell"
+    assert sale.decision.verdict == "APPROVE"
+    assert sale.filled_qty == pytest.approx(0.2)
+    assert not [p for p in report.portfolio.positions if p.qty > 1e-9]
+
+
+def test_the_kill_switch_trips_in_the_loop_without_an_order(tmp_path: Path) -> None:
+    crash_at = T0 + 120
+    market = SimulatedMarket(7, shocks=(PriceShock(crash_at, -0.60, None),))
+    risk = RiskLimits(max_position=1.0, max_total_exposure=1.0)
+    system, engine, clock = open_engine_system(
+        tmp_path, market=market, risk=risk, stop_loss=0.9, min_confidence=1.0
+    )
+    try:
+        snapshot = system.market_data.snapshot("BTC/USDT")
+        assert snapshot is not None
+        qty = round(5_000 / snapshot.ask, 5)
+        system.gateway.submit(
+            OrderIntent(
+                "BTC/USDT",
+                Side.BUY,
+                qty,
+                price=round(snapshot.ask * 1.001, 2),
+                time_in_force=TimeInForce.IOC,
+            )
+        )
+        clock.set(crash_at + 1)
+        report = engine.step()
+        state = system.kill_switch.status()
+    finally:
+        system.close()
+    assert report.orders == ()
+    assert state.active
+    assert "daily loss" in (state.reason or "")
+
+
+def test_a_bad_engine_configuration_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown timeframe"):
+        EngineSettings(timeframe="7m")
+    with pytest.raises(ValueError, match="malformed symbol"):
+        EngineSettings(symbols=("BTCUSDT",))
+
+
+def test_cst_run_stops_cleanly_on_sigterm_and_resumes(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "CST_HOME": str(tmp_path),
+        "CST_ENGINE__POLL_S": "0.2",
+        "PYTHONUNBUFFERED": "1",
+        **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")},
+    }
+    process = subprocess.Popen(
+        [CST, "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout is not None
+        started = process.stdout.readline()
+        first_loop = process.stdout.readline()  # blocks until the engine has run a loop
+        process.send_signal(signal.SIGTERM)
+        rest, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert started.startswith("engine: ema_cross")
+    assert "equity 10,000.00" in first_loop
+    assert "stopped after" in rest
+    assert "Traceback" not in err
+    # A restart reconciles with the venue (the paper venue's state file) and carries on.
+    again = run(tmp_path, "run", "--max-steps", "1", "--json", CST_ENGINE__POLL_S="0.2")
+    assert again.returncode == 0, again.stderr
+    assert as_json(again)["steps"] == 1
+
+
+def test_a_preview_shows_the_gates_verdict_and_stores_nothing(tmp_path: Path) -> None:
+    system, engine, clock = open_engine_system(
+        tmp_path, min_confidence=0.0, strategy_params={"fast": "3", "slow": "8"}
+    )
+    try:
+        previews = []
+        for _ in range(60):
+            clock.advance(60.0)
+            view, verdict = engine.preview("BTC/USDT")
+            if view.kind == "entry":
+                previews.append((view, verdict))
+        with system.database.engine.connect() as conn:
+            stored = conn.execute(select(orders)).all()
+        signal_rows = audit_rows(system, "SIGNAL")
+    finally:
+        system.close()
+    assert previews
+    for view, verdict in previews:
+        assert verdict is not None
+        assert verdict.dry_run
+        assert verdict.status_label == "DRY_RUN"
+        assert verdict.decision.approved
+        assert view.confidence > 0
+    assert stored == []
+    assert signal_rows == []
+
+
+def test_cst_signals_lists_every_symbol_as_json(tmp_path: Path) -> None:
+    listed = as_json(run(tmp_path, "signals", "--symbols", "BTC/USDT,ETH/USDT", "--json"))
+    assert listed["strategy"] == "ema_cross"
+    assert [s["symbol"] for s in listed["signals"]] == ["BTC/USDT", "ETH/USDT"]
+    for row in listed["signals"]:
+        assert 0 <= row["quality_score"] <= 1
+        if row["signal"] is None:
+            assert row["gates"] is None
+            assert row["code"] is None
+
+
+def test_cst_signals_refuses_an_unlisted_symbol(tmp_path: Path) -> None:
+    result = run(tmp_path, "signals", "--symbols", "FOO/USDT")
+    assert "FOO/USDT not listed" in assert_one_line_error(result)
