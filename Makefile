@@ -10,7 +10,7 @@ SOURCES := src tests bench scripts
 .DEFAULT_GOAL := help
 
 help:
-	@echo "make demo       scripted session on the simulated market (no network, no keys)"
+	@echo "make demo       a tour of every gate, then a minute of the engine (no network, no keys)"
 	@echo "make test       lint + typecheck + the whole test suite with coverage"
 	@echo "make lint       ruff check, ruff format --check, import contracts"
 	@echo "make typecheck  mypy --strict"

@@ -270,6 +270,10 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
         tmp_path,
         "demo",
         "--json",
+        "--loops",
+        "20",
+        "--pace",
+        "0",
         CST_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none",
         CST_RISK__MAX_POSITIONS="1",
     )
@@ -295,7 +299,18 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     } <= codes
     assert report["kill_switch"]["active"] is True
     assert report["kill_switch"]["actor"] == "risk_guard"
-    human = run(tmp_path, "demo")
+    # Then the engine ran on the simulated market: signals judged, orders through the gates,
+    # the crash tripped the kill switch in the loop, and the report was written.
+    engine = report["engine"]
+    assert engine["loops"] == 20
+    assert engine["database_url"] == f"sqlite:///{tmp_path / 'demo' / 'engine' / 'cst.sqlite'}"
+    assert engine["signals"]["SIGNAL_EMITTED"] > 0
+    assert engine["orders"]["APPROVED"] > 0
+    assert engine["kill_switch"]["active"] is True
+    assert "daily loss" in engine["kill_switch"]["reason"]
+    assert Path(engine["report"]).stat().st_size > 100_000
+    human = run(tmp_path, "demo", "--loops", "3", "--pace", "0")
     assert human.returncode == 0, human.stderr
     assert "DAILY_LOSS_LIMIT" in human.stdout
     assert "cst audit" in human.stdout
+    assert "engine: 3 loops" in human.stdout

@@ -3,7 +3,6 @@ entries and exits, equity, drawdown, and what the gates refused or reduced."""
 
 from __future__ import annotations
 
-import html
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ from plotly.subplots import make_subplots
 from cryptosmarttrader.backtest.runner import BacktestResult
 from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.domain.orders import Side
+from cryptosmarttrader.observability.html_report import write_html_report
 
 # Lines beyond this many points are thinned (every k-th candle, plus the last) so that the
 # page stays light; markers of fills are never thinned.
@@ -95,22 +95,6 @@ def build_figure(result: BacktestResult, series: CandleSeries) -> go.Figure:
 
 def write_report(result: BacktestResult, series: CandleSeries, path: Path) -> Path:
     """Write the page to ``path`` (created or replaced) and return it."""
-    summary = result.summary()
-    rows = "".join(
-        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
-        for k, v in summary.items()
-    )
-    figure = build_figure(result, series).to_html(full_html=False, include_plotlyjs=True)
-    title = html.escape(f"Backtest: {result.strategy} on {result.symbol}")
-    page = (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>{title}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}th{text-align:left;padding-right:2em}"
-        "</style></head><body>"
-        f"<h1>{title}</h1><table>{rows}</table>{figure}</body></html>"
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(page, encoding="utf-8")
-    temporary.replace(path)
-    return path
+    charts = build_figure(result, series).to_html(full_html=False, include_plotlyjs=True)
+    title = f"Backtest: {result.strategy} on {result.symbol}"
+    return write_html_report(path, title, result.summary(), charts)

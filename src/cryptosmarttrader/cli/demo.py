@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
 from collections import Counter
 from pathlib import Path
 
 import typer
+from rich.console import Group
+from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
@@ -19,8 +23,10 @@ from cryptosmarttrader.cli.render import (
 )
 from cryptosmarttrader.config.settings import default_home
 from cryptosmarttrader.domain.clock import format_utc
+from cryptosmarttrader.engine.loop import StepReport
 from cryptosmarttrader.observability.logging import configure_logging
 from cryptosmarttrader.runtime.demo import DemoReport, demo_settings, run_demo
+from cryptosmarttrader.runtime.engine_demo import EngineDemoReport, run_engine_demo
 
 
 def _demo_home() -> Path:
@@ -28,19 +34,144 @@ def _demo_home() -> Path:
     return home / "demo"
 
 
-def demo(as_json: bool = typer.Option(False, "--json", help="print the steps as JSON")) -> None:
-    """Run a scripted session on the simulated market through every gate.
+def demo(
+    as_json: bool = typer.Option(False, "--json", help="print the steps as JSON"),
+    loops: int = typer.Option(
+        60, "--loops", min=0, max=10_000, help="engine loops (simulated minutes) after the tour"
+    ),
+    pace: float = typer.Option(
+        1.0, "--pace", min=0.0, max=60.0, help="real seconds between engine loops"
+    ),
+) -> None:
+    """A scripted tour of every gate, then a bounded run of the engine on the simulated market.
 
     Uses the embedded defaults (SQLite, paper venue, simulated clock): no network, no keys,
     and never your own database. Its files go to $CST_HOME/demo and are replaced on each run.
+    Ctrl-C ends the engine run early; the summary and the report are still written.
     """
     home = _demo_home()
     configure_logging(demo_settings(home).log_file)
     report = run_demo(home)
-    if as_json:
-        print_json(_as_dict(report))
-    else:
+    if not as_json:
         _render(report)
+    engine_report = _run_engine(home / "engine", loops, pace, live=not as_json) if loops else None
+    if as_json:
+        print_json(
+            {**_as_dict(report), "engine": _engine_dict(engine_report) if engine_report else None}
+        )
+    elif engine_report is not None:
+        _render_engine_summary(engine_report)
+
+
+def _run_engine(home: Path, loops: int, pace: float, *, live: bool) -> EngineDemoReport:
+    stop = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    try:
+        if not live:
+            return run_engine_demo(home, loops=loops, pace_s=pace, stop=stop)
+        view = EngineView(loops)
+        with Live(view.render(), console=console(), refresh_per_second=4) as screen:
+
+            def show(step: StepReport) -> None:
+                view.add(step)
+                screen.update(view.render())
+
+            return run_engine_demo(home, loops=loops, pace_s=pace, stop=stop, on_step=show)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+class EngineView:
+    """The live terminal view of the engine run: the latest signals and orders, positions,
+    equity and the kill switch."""
+
+    def __init__(self, loops: int) -> None:
+        self.loops = loops
+        self.steps: list[StepReport] = []
+        self.events: list[tuple[str, str, str, str, str]] = []
+
+    def add(self, step: StepReport) -> None:
+        self.steps.append(step)
+        at = format_utc(step.at)[11:-1]
+        for view in step.signals:
+            self.events.append(
+                (
+                    at,
+                    f"{view.kind} {view.symbol}",
+                    f"conf {view.confidence:.2f}, q {view.quality_score:.2f}",
+                    str(view.code),
+                    "",
+                )
+            )
+        for result in step.orders:
+            decision = result.decision
+            self.events.append(
+                (
+                    at,
+                    f"{result.side} {result.symbol}",
+                    f"{decision.requested_qty:g} -> {decision.approved_qty:g}",
+                    f"{decision.verdict} {decision.code}",
+                    result.status_label,
+                )
+            )
+
+    def render(self) -> Group:
+        header = Text("engine run", style="bold")
+        if not self.steps:
+            return Group(header + Text(": starting"))
+        last = self.steps[-1]
+        state = last.portfolio.state
+        header += Text(
+            f": loop {len(self.steps)}/{self.loops} at {format_utc(last.at)}, equity "
+            f"{state.equity:,.2f} USDT, positions "
+            + (
+                ", ".join(f"{p.symbol} {p.qty:g}" for p in last.portfolio.positions if p.qty > 0)
+                or "none"
+            )
+        )
+        table = Table(expand=True)
+        for column in ("time", "what", "size / confidence", "decision", "venue"):
+            table.add_column(column)
+        for event in self.events[-15:]:
+            table.add_row(*event)
+        switch = Text(
+            "kill switch ON: orders are refused" if last.kill_switch else "kill switch off",
+            style="bold red" if last.kill_switch else "green",
+        )
+        return Group(header, table, switch)
+
+
+def _engine_dict(report: EngineDemoReport) -> dict[str, object]:
+    state = report.portfolio.state
+    return {
+        "home": str(report.home),
+        "database_url": report.database_url,
+        "loops": report.totals.steps,
+        "signals": dict(report.totals.signals),
+        "orders": dict(report.totals.orders),
+        "equity": state.equity,
+        "positions": {p.symbol: p.qty for p in report.portfolio.positions if p.qty > 0},
+        "kill_switch": kill_switch_dict(report.kill_switch),
+        "report": str(report.report),
+    }
+
+
+def _render_engine_summary(report: EngineDemoReport) -> None:
+    out = console()
+    totals = report.totals
+    out.print()
+    out.print(
+        f"engine: {totals.steps} loops; signals "
+        + (", ".join(f"{k} {v}" for k, v in sorted(totals.signals.items())) or "none")
+        + "; orders "
+        + (", ".join(f"{k} {v}" for k, v in sorted(totals.orders.items())) or "none"),
+        markup=False,
+    )
+    out.print(f"equity {report.portfolio.state.equity:,.2f} USDT", markup=False)
+    if report.kill_switch.active:
+        out.print(Text(f"kill switch ACTIVE: {report.kill_switch.reason}", style="bold red"))
+    out.print(f"report:   {report.report}", markup=False)
+    out.print(f"inspect:  CST_HOME={report.home} cst audit --last 40", markup=False)
 
 
 def _as_dict(report: DemoReport) -> dict[str, object]:

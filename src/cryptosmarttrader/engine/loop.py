@@ -3,7 +3,8 @@
 Each loop (``step``):
 
 1. marks held positions to market, rolls the UTC day and the peak, and lets the kill switch
-   trip on the daily loss or drawdown (``OrderGateway.mark_to_market``);
+   trip on the daily loss or drawdown (``OrderGateway.mark_to_market``); while the kill switch
+   is on, signals are still judged and recorded but no order is sent;
 2. sells positions that hit their stop-loss or take-profit (reduce-only, IOC at the bid);
 3. for each symbol with a newly closed candle: reads the last closed candles, checks their
    quality, computes the strategy over them (the same vectorized code as the backtest),
@@ -38,6 +39,7 @@ from cryptosmarttrader.domain.reason_codes import ReasonCode
 from cryptosmarttrader.domain.symbols import Instrument, ceil_to_grid, floor_to_grid
 from cryptosmarttrader.execution.gateway import OrderGateway, PortfolioSnapshot, SubmitResult
 from cryptosmarttrader.observability.logging import get_logger
+from cryptosmarttrader.risk.kill_switch import KillSwitch
 from cryptosmarttrader.signals.calibration import Calibration
 from cryptosmarttrader.signals.strategy import Strategy
 from cryptosmarttrader.signals.validation import forward_returns
@@ -95,6 +97,8 @@ class StepReport:
     signals: tuple[SignalView, ...]
     orders: tuple[SubmitResult, ...]
     portfolio: PortfolioSnapshot
+    kill_switch: bool = False
+    """On during this loop: signals were judged, no order was sent."""
     errors: tuple[str, ...] = ()
 
 
@@ -134,6 +138,7 @@ class Engine:
         self.interval_s = TIMEFRAME_SECONDS[settings.timeframe]
         self.totals = EngineTotals()
         self._last_bar: dict[str, float] = {}
+        self._kill_switch = KillSwitch(store, clock)
 
     # --- judging signals ------------------------------------------------------------------
     def judge(self, symbol: str) -> SignalView:
@@ -184,8 +189,10 @@ class Engine:
         signals: list[SignalView] = []
         errors: list[str] = []
         portfolio = self.gateway.mark_to_market()
+        # With the kill switch on every order would be refused: judge and record, send nothing.
+        halted = self._kill_switch.status().active
         held = {p.symbol: p for p in portfolio.positions if p.qty > 0}
-        for position in held.values():
+        for position in held.values() if not halted else ():
             exit_code = self._risk_exit(position.symbol, position.avg_price, portfolio)
             if exit_code is not None:
                 result = self._sell(position.symbol, position.qty, exit_code.value.lower())
@@ -205,7 +212,7 @@ class Engine:
                 continue
             signals.append(view)
             self._audit(view)
-            if not view.acted_on:
+            if halted or not view.acted_on:
                 continue
             holding = symbol in held
             if view.kind is SignalKind.ENTRY and not holding:
@@ -221,6 +228,7 @@ class Engine:
             signals=tuple(signals),
             orders=tuple(orders),
             portfolio=self.gateway.portfolio() if orders else portfolio,
+            kill_switch=halted,
             errors=tuple(errors),
         )
         self._count(report)
@@ -232,18 +240,16 @@ class Engine:
         *,
         max_steps: int | None = None,
         on_step: Callable[[StepReport], None] | None = None,
-        wait: Callable[[float], bool] | None = None,
     ) -> EngineTotals:
         """Loop until ``stop`` is set (a signal handler sets it) or ``max_steps`` ran. A step
         is never interrupted halfway: an order is recorded before the loop can end."""
-        pause = wait or stop.wait
         while not stop.is_set():
             report = self.step()
             if on_step is not None:
                 on_step(report)
             if max_steps is not None and self.totals.steps >= max_steps:
                 break
-            if pause(self.settings.poll_s):
+            if stop.wait(self.settings.poll_s):
                 break
         return self.totals
 
