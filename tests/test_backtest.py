@@ -284,3 +284,38 @@ def test_the_cli_writes_the_report_it_names(tmp_path: Path) -> None:
     summary = as_json(run(tmp_path, "backtest", "--data", data, "--report", str(target), "--json"))
     assert summary["report"] == str(target)
     assert target.stat().st_size > 100_000
+
+
+def test_stored_candles_backtest_like_the_file_they_came_from(tmp_path: Path) -> None:
+    data = str(DATA / "BTC_USDT-5m.csv")
+    assert run(tmp_path, "data", "import", data).returncode == 0
+    args = ["--fee", "0", "--risk-profile", "unrestricted", "--json"]
+    stored = as_json(
+        run(
+            tmp_path,
+            "backtest",
+            "--stored",
+            "file",
+            "--symbol",
+            "BTC/USDT",
+            "--timeframe",
+            "5m",
+            *args,
+        )
+    )
+    assert stored["trades"] == 201
+    assert math.isclose(stored["final_equity"], 11334.9667, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ([], "either --data FILE or --stored SOURCE"),
+        (["--stored", "file", "--symbol", "BTC/USDT"], "needs --symbol and --timeframe"),
+        (["--stored", "kraken", "--symbol", "BTC/USDT", "--timeframe", "5m"], "0 candles"),
+    ],
+)
+def test_the_source_of_candles_must_be_clear(
+    tmp_path: Path, args: list[str], fragment: str
+) -> None:
+    assert fragment in assert_one_line_error(run(tmp_path, "backtest", *args))

@@ -11,23 +11,29 @@ from rich.table import Table
 
 from cryptosmarttrader.backtest.report import write_report
 from cryptosmarttrader.backtest.runner import BacktestConfig, BacktestResult, Sizing, run_backtest
-from cryptosmarttrader.cli.candle_file import load_candle_file
+from cryptosmarttrader.cli.candle_file import load_candle_file, timeframe_option
 from cryptosmarttrader.cli.context import CliContext
 from cryptosmarttrader.cli.errors import CliError, UsageError
+from cryptosmarttrader.cli.parsing import parse_symbol
 from cryptosmarttrader.cli.render import console, error_console, print_json
 from cryptosmarttrader.cli.signals import parse_params
 from cryptosmarttrader.config.limits import unrestricted_limits
+from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.observability.logging import configure_logging
 from cryptosmarttrader.signals.strategy import STRATEGIES, StrategyError, build_strategy
-from cryptosmarttrader.store.database import DatabaseError
+from cryptosmarttrader.store.candle_store import CandleStore
+from cryptosmarttrader.store.database import Database, DatabaseError
 
 RISK_PROFILES = ("default", "unrestricted")
 
 
 def backtest(
     ctx: typer.Context,
-    data: Path = typer.Option(
-        ..., "--data", help="candle CSV: timestamp_ms,open,high,low,close,volume"
+    data: Path | None = typer.Option(
+        None, "--data", help="candle CSV: timestamp_ms,open,high,low,close,volume"
+    ),
+    stored: str | None = typer.Option(
+        None, "--stored", help="instead of --data: stored candles of this source (cst data list)"
     ),
     symbol: str | None = typer.Option(None, "--symbol", help="default: from the file name"),
     timeframe: str | None = typer.Option(None, "--timeframe", help="default: from the file name"),
@@ -77,9 +83,17 @@ def backtest(
         )
     except (StrategyError, ValueError) as exc:
         raise UsageError(str(exc)) from None
-    series = load_candle_file(data, symbol, timeframe)
+    if (data is None) == (stored is None):
+        raise UsageError("give either --data FILE or --stored SOURCE")
+    if data is not None:
+        series = load_candle_file(data, symbol, timeframe)
+        origin = str(data)
+    else:
+        assert stored is not None
+        series = _stored_candles(cli, stored, symbol, timeframe)
+        origin = f"{stored} {series.symbol} {timeframe} in the database (see cst data list)"
     if len(series) < 2:
-        raise UsageError(f"{data}: a backtest needs at least two candles")
+        raise UsageError(f"{origin}: {len(series)} candles; a backtest needs at least two")
     # Each order's decision is in the backtest's own audit trail; the log keeps warnings only.
     configure_logging(settings.log_file, "WARNING")
     show_progress = not as_json and sys.stderr.isatty()
@@ -113,6 +127,24 @@ def backtest(
         _render(result, risk_profile)
         if written is not None:
             console().print(f"report: {written}", markup=False)
+
+
+def _stored_candles(
+    cli: CliContext, source: str, symbol: str | None, timeframe: str | None
+) -> CandleSeries:
+    """Candles from the configured database, as ``cst data import|download`` stored them."""
+    if symbol is None or timeframe is None:
+        raise UsageError("--stored needs --symbol and --timeframe")
+    wanted_symbol, wanted_timeframe = parse_symbol(symbol), timeframe_option(timeframe)
+    try:
+        database = Database(cli.settings().resolved_database_url)
+        try:
+            database.create_schema()
+            return CandleStore(database).load(source, wanted_symbol, wanted_timeframe)
+        finally:
+            database.dispose()
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _render(result: BacktestResult, risk_profile: str) -> None:
