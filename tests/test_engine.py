@@ -14,7 +14,13 @@ import pytest
 from sqlalchemy import select
 
 from cryptosmarttrader.config.limits import RiskLimits
-from cryptosmarttrader.config.settings import EngineSettings, PaperSettings, explicit_settings
+from cryptosmarttrader.config.settings import (
+    DataSettings,
+    EngineSettings,
+    PaperSettings,
+    VenueSettings,
+    explicit_settings,
+)
 from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.domain.clock import ManualClock
 from cryptosmarttrader.domain.orders import OrderIntent, Side, TimeInForce
@@ -25,6 +31,7 @@ from cryptosmarttrader.runtime.engine import open_engine
 from cryptosmarttrader.runtime.system import TradingSystem
 from cryptosmarttrader.store.schema import audit_events, orders
 from tests.factories import T0
+from tests.paper_exchange import control, running_exchange
 from tests.test_cli import CST, as_json, assert_one_line_error, run
 
 SYMBOLS = ("BTC/USDT", "ETH/USDT")
@@ -166,9 +173,11 @@ def test_a_stop_loss_sells_the_position(tmp_path: Path) -> None:
         assert bought.filled_qty == pytest.approx(0.2)
         clock.set(crash_at + 1)
         report = engine.step()
+        exits = [r for r in audit_rows(system, "SIGNAL") if r.symbol == "ETH/USDT"]
     finally:
         system.close()
     (sale,) = report.orders
+    assert [r.reason_code for r in exits] == ["STOP_LOSS"]
     assert sale.side == "sell"
     assert sale.decision.verdict == "APPROVE"
     assert sale.filled_qty == pytest.approx(0.2)
@@ -285,3 +294,45 @@ def test_cst_signals_lists_every_symbol_as_json(tmp_path: Path) -> None:
 def test_cst_signals_refuses_an_unlisted_symbol(tmp_path: Path) -> None:
     result = run(tmp_path, "signals", "--symbols", "FOO/USDT")
     assert "FOO/USDT not listed" in assert_one_line_error(result)
+
+
+def test_real_public_data_with_paper_fills_sends_no_order_to_the_exchange(
+    tmp_path: Path,
+) -> None:
+    with running_exchange() as exchange:
+        settings = explicit_settings(
+            home=tmp_path,
+            database_url=f"sqlite:///{tmp_path / 'cst.sqlite'}",
+            exchange=VenueSettings(paper_exchange_url=exchange.url),
+            data=DataSettings(snapshot_cache_ttl_s=0.0),
+            engine=EngineSettings(symbols=SYMBOLS),
+        )
+        with TradingSystem.open(settings, data_exchange="paper-exchange") as system:
+            engine = open_engine(system)
+            snapshot = system.market_data.snapshot("ETH/USDT")
+            assert snapshot is not None
+            assert snapshot.source != "simulated"
+            bought = system.gateway.submit(
+                OrderIntent(
+                    "ETH/USDT", Side.BUY, 0.1, price=snapshot.ask, time_in_force=TimeInForce.IOC
+                )
+            )
+            held = [p.symbol for p in system.gateway.portfolio().positions if p.qty > 0]
+            # The engine's signals depend on the wall clock here; whatever it does, it does
+            # through the local paper venue.
+            report = engine.step()
+        stats = control(exchange.url, "GET", "/_paper/stats")
+    assert bought.status_label == "FILLED"
+    assert bought.avg_fill_price == pytest.approx(snapshot.ask, rel=1e-3)
+    assert held == ["ETH/USDT"]
+    assert report.portfolio.state.equity == pytest.approx(10_000, rel=0.01)
+    assert stats["orders"]["placed"] == 0  # filled by the local paper venue at the real price
+    assert not any(path.startswith("POST") for path in stats["requests"])
+    assert (tmp_path / "paper-venue-paper-exchange.json").exists()
+
+
+def test_paper_fills_on_real_data_need_the_paper_venue(tmp_path: Path) -> None:
+    result = run(tmp_path, "run", "--exchange", "kraken", "--live")
+    assert "use one of them" in assert_one_line_error(result)
+    result = run(tmp_path, "run", "--exchange", "nowhere")
+    assert "--exchange: choose from" in assert_one_line_error(result)

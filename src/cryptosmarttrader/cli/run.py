@@ -24,16 +24,20 @@ def run(
         None, "--max-steps", min=1, help="stop after this many loops [default: run until stopped]"
     ),
     live: bool = typer.Option(False, "--live", help="confirm real orders on binance or kraken"),
+    exchange: str | None = typer.Option(
+        None, "--exchange", help="paper fills on this exchange's public data (binance, kraken)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON summary at the end"),
 ) -> None:
-    """Run the engine on the configured venue (the simulated market by default).
+    """Run the engine on the configured venue (the simulated market by default), or with
+    --exchange on a real exchange's public data with paper fills (no keys, nothing sent).
 
     Each loop marks positions to market, applies stop-loss and take-profit, and acts on the
     signals of newly closed candles, every order through the gateway. SIGINT or SIGTERM stops
     it after the current loop; a restart reconciles with the venue and carries on.
     """
     cli: CliContext = ctx.obj
-    system = cli.open_system(live=live)
+    system = cli.open_system(live=live, data_exchange=exchange)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: FrameType | None) -> None:
@@ -50,7 +54,8 @@ def run(
         if not as_json:
             out.print(
                 f"engine: {engine.strategy.name} on {', '.join(engine.settings.symbols)} "
-                f"({engine.settings.timeframe}), venue {system.settings.venue}; "
+                f"({engine.settings.timeframe}), venue {system.settings.venue}"
+                f"{f' on {exchange} data' if exchange else ''}; "
                 f"reconciliation {'clean' if report.clean else 'left work: see cst reconcile'}",
                 markup=False,
             )

@@ -31,6 +31,9 @@ def current(
     symbols: str | None = typer.Option(
         None, "--symbols", help="comma-separated [default: engine.symbols]"
     ),
+    exchange: str | None = typer.Option(
+        None, "--exchange", help="judge on this exchange's public data (binance, kraken)"
+    ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ) -> None:
     """The newest closed candle's signal per symbol, its confidence and data quality, and the
@@ -46,7 +49,7 @@ def current(
     )
     if not wanted:
         raise UsageError("--symbols: give at least one symbol")
-    system = cli.open_system()
+    system = cli.open_system(data_exchange=exchange)
     try:
         try:
             engine = open_engine(system)

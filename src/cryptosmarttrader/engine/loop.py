@@ -192,12 +192,16 @@ class Engine:
         # With the kill switch on every order would be refused: judge and record, send nothing.
         halted = self._kill_switch.status().active
         held = {p.symbol: p for p in portfolio.positions if p.qty > 0}
-        for position in held.values() if not halted else ():
+        exited: set[str] = set()  # no second order for a symbol in the same loop
+        for position in list(held.values()) if not halted else ():
             exit_code = self._risk_exit(position.symbol, position.avg_price, portfolio)
-            if exit_code is not None:
-                result = self._sell(position.symbol, position.qty, exit_code.value.lower())
-                if result is not None:
-                    orders.append(result)
+            if exit_code is None:
+                continue
+            self._audit_exit(position.symbol, exit_code, position.avg_price, portfolio)
+            exited.add(position.symbol)
+            result = self._sell(position.symbol, position.qty, exit_code.value.lower())
+            if result is not None:
+                orders.append(result)
         for symbol in self.settings.symbols:
             try:
                 view = self.judge(symbol)
@@ -212,7 +216,7 @@ class Engine:
                 continue
             signals.append(view)
             self._audit(view)
-            if halted or not view.acted_on:
+            if halted or not view.acted_on or symbol in exited:
                 continue
             holding = symbol in held
             if view.kind is SignalKind.ENTRY and not holding:
@@ -357,6 +361,25 @@ class Engine:
                 )
             )
         _log.info("engine.signal", **view.to_dict())
+
+    def _audit_exit(
+        self, symbol: str, code: ReasonCode, entry_price: float, portfolio: PortfolioSnapshot
+    ) -> None:
+        mark = portfolio.marks[symbol].price
+        message = f"{code} {symbol}: mark {mark:.8g} against entry {entry_price:.8g}"
+        with self.store.write() as tx:
+            tx.insert_audit(
+                AuditRecord(
+                    at=self.clock.now(),
+                    kind=SIGNAL_AUDIT_KIND,
+                    reason_code=code.value,
+                    message=message,
+                    symbol=symbol,
+                    side="sell",
+                    details={"mark": mark, "entry_price": entry_price},
+                )
+            )
+        _log.info("engine.exit", symbol=symbol, code=code.value, mark=mark, entry=entry_price)
 
     def _count(self, report: StepReport) -> None:
         totals = self.totals

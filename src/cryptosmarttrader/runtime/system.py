@@ -8,7 +8,9 @@ from pathlib import Path
 from types import TracebackType
 
 from cryptosmarttrader.config.settings import LIVE_VENUES, ConfigError, Settings
+from cryptosmarttrader.data.client import MarketDataError
 from cryptosmarttrader.data.correlation import RollingCorrelationProvider
+from cryptosmarttrader.data.live_market import LiveDataMarket
 from cryptosmarttrader.domain.clock import Clock, SystemClock
 from cryptosmarttrader.domain.ports import CandleSource, MarketDataSource, PriceHistory
 from cryptosmarttrader.domain.symbols import Instrument
@@ -72,6 +74,7 @@ class TradingSystem:
         persist_paper_venue: bool = True,
         live: bool = False,
         wrap_broker: Callable[[Broker], Broker] | None = None,
+        data_exchange: str | None = None,
     ) -> TradingSystem:
         """Open the database (creating the schema), the venue's broker and the gateway.
 
@@ -84,6 +87,9 @@ class TradingSystem:
         ``$CST_HOME/paper-venue.json``, so it outlives the process like a real exchange does.
         ``paper-exchange`` trades through ccxt against ``cst paper-exchange``; ``binance`` and
         ``kraken`` place real orders and need ``live=True`` and keys.
+
+        ``data_exchange`` (venue ``paper`` only) replaces the simulated market with that
+        exchange's public data: the paper venue fills at its real prices, in its own state file.
         """
         clock = clock or SystemClock()
         if settings.venue in LIVE_VENUES:
@@ -101,7 +107,35 @@ class TradingSystem:
         closers: list[Callable[[], None]] = []
         history: PriceHistory
         candles: CandleSource
-        if settings.venue == "paper":
+        if data_exchange is not None and settings.venue != "paper":
+            raise ConfigError(
+                f"real data with paper fills needs venue paper; venue {settings.venue} trades "
+                "on its own data"
+            )
+        if data_exchange is not None:
+            feed = open_market_data_feed(settings, data_exchange)
+            closers.append(feed.close)
+            try:
+                live_market = LiveDataMarket(feed, settings.quote)
+            except (ValueError, MarketDataError, TimeoutError) as exc:
+                feed.close()
+                raise ConfigError(f"{data_exchange}: {exc}") from None
+            paper_venue = PaperVenue(
+                live_market,
+                clock,
+                initial_balances={settings.quote: settings.paper.quote_balance},
+                fee_rate=settings.paper.fee_rate,
+                state_file=(
+                    settings.home / f"paper-venue-{data_exchange}.json"
+                    if persist_paper_venue
+                    else None
+                ),
+            )
+            broker: Broker = SimulatedBroker(paper_venue)
+            market_data = market_data or feed
+            history = feed
+            candles = feed
+        elif settings.venue == "paper":
             sim_market = market or SimulatedMarket(seed=settings.paper.seed)
             if sim_market.quote != settings.quote:
                 raise ConfigError(
@@ -118,7 +152,7 @@ class TradingSystem:
                 fee_rate=settings.paper.fee_rate,
                 state_file=state_file,
             )
-            broker: Broker = SimulatedBroker(paper_venue)
+            broker = SimulatedBroker(paper_venue)
             simulated_feed = SimulatedFeed(sim_market, clock)
             market_data = market_data or simulated_feed
             history = sim_market
