@@ -24,7 +24,7 @@ from cryptosmarttrader.domain.candles import CandleSeries, read_candle_file
 from cryptosmarttrader.observability.logging import configure_logging
 from cryptosmarttrader.signals.strategy import EmaCross
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "BTC_USDT-5m.csv"
+DATA = Path(__file__).resolve().parents[1] / "tests" / "data" / "reference" / "BTC_USDT-5m.csv"
 
 
 def repeated(series: CandleSeries, at_least: int) -> CandleSeries:

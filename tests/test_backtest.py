@@ -29,7 +29,7 @@ from cryptosmarttrader.execution import gateway
 from cryptosmarttrader.signals.strategy import EmaCross
 from tests.test_cli import as_json, assert_one_line_error, run
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data" / "reference"
 ETH_BTC_1M = read_candle_file(DATA / "ETH_BTC-1m.csv")
 BTC_USDT_5M = read_candle_file(DATA / "BTC_USDT-5m.csv")
 

@@ -17,7 +17,7 @@ from cryptosmarttrader.signals.strategy import EmaCross, RsiReversion
 from cryptosmarttrader.signals.validation import FoldMode, forward_returns, walk_forward
 from tests.test_cli import as_json, assert_one_line_error, run
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data" / "reference"
 SERIES = read_candle_file(DATA / "BTC_USDT-5m.csv")
 
 STRENGTHS = arrays(np.float64, st.integers(1, 200), elements=st.floats(0, 1))

@@ -21,7 +21,7 @@ from cryptosmarttrader.signals.strategy import (
     build_strategy,
 )
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = Path(__file__).resolve().parent / "data" / "reference"
 SERIES = read_candle_file(DATA / "ETH_BTC-5m.csv")
 
 

@@ -1,4 +1,5 @@
-"""``cst backtest``: replay a candle file through a strategy and the same gates as live."""
+"""``cst backtest``: replay candles (a file, or stored ones) through a strategy and the same
+gates as live trading."""
 
 from __future__ import annotations
 
