@@ -27,8 +27,9 @@ from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
 from cryptosmarttrader.data.correlation import RollingCorrelationProvider
 from cryptosmarttrader.domain.candles import CandleSeries, price_decimals
 from cryptosmarttrader.domain.decisions import Verdict
-from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, OrderType, Side, TimeInForce
-from cryptosmarttrader.domain.symbols import Instrument, ceil_to_grid, floor_to_grid, split_symbol
+from cryptosmarttrader.domain.marketable import marketable_ioc, touch_limit
+from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, Side
+from cryptosmarttrader.domain.symbols import Instrument, split_symbol
 from cryptosmarttrader.exchanges.candle_broker import CandleFillBroker
 from cryptosmarttrader.execution.gateway import OrderGateway, SubmitResult
 from cryptosmarttrader.execution.policy import ExecutionPolicy
@@ -258,11 +259,8 @@ def _intent(
     snapshot = replay.snapshot(instrument.symbol)
     assert snapshot is not None
     price = replay.price(instrument.symbol)
-    signal_id = f"bar-{int(replay.series.open_ts[bar] * 1000)}"
     if holding:
-        qty = instrument.floor_qty(broker.balance(instrument.base))
-        limit = floor_to_grid(snapshot.bid, instrument.price_tick)
-        side = Side.SELL
+        side, qty = Side.SELL, broker.balance(instrument.base)
     else:
         cash = broker.balance(instrument.quote)
         if config.sizing is Sizing.ALL_IN:
@@ -270,21 +268,14 @@ def _intent(
         else:
             equity = cash + broker.balance(instrument.base) * price
             spend = min(cash, equity * config.fraction * strength)
-        qty = instrument.floor_qty(spend / price)
-        limit = ceil_to_grid(snapshot.ask, instrument.price_tick)
-        side = Side.BUY
-    if qty < instrument.min_qty:
-        return None
-    return OrderIntent(
-        symbol=instrument.symbol,
-        side=side,
-        qty=qty,
-        order_type=OrderType.LIMIT,
-        price=limit,
-        time_in_force=TimeInForce.IOC,
+        side, qty = Side.BUY, spend / price
+    return marketable_ioc(
+        instrument,
+        side,
+        qty,
+        touch_limit(instrument, snapshot, side),
         strategy=config.strategy.name,
-        signal_id=signal_id,
-        reduce_only=side is Side.SELL,
+        signal_id=f"bar-{int(replay.series.open_ts[bar] * 1000)}",
     )
 
 

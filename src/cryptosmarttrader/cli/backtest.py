@@ -14,6 +14,7 @@ from cryptosmarttrader.backtest.report import write_report
 from cryptosmarttrader.backtest.runner import BacktestConfig, BacktestResult, Sizing, run_backtest
 from cryptosmarttrader.cli.candle_file import load_candle_file, timeframe_option
 from cryptosmarttrader.cli.context import CliContext
+from cryptosmarttrader.cli.data import open_candle_store
 from cryptosmarttrader.cli.errors import CliError, UsageError
 from cryptosmarttrader.cli.parsing import parse_symbol
 from cryptosmarttrader.cli.render import console, error_console, print_json
@@ -22,8 +23,7 @@ from cryptosmarttrader.config.limits import unrestricted_limits
 from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.observability.logging import configure_logging
 from cryptosmarttrader.signals.strategy import STRATEGIES, StrategyError, build_strategy
-from cryptosmarttrader.store.candle_store import CandleStore
-from cryptosmarttrader.store.database import Database, DatabaseError
+from cryptosmarttrader.store.database import DatabaseError
 
 RISK_PROFILES = ("default", "unrestricted")
 
@@ -137,15 +137,13 @@ def _stored_candles(
     if symbol is None or timeframe is None:
         raise UsageError("--stored needs --symbol and --timeframe")
     wanted_symbol, wanted_timeframe = parse_symbol(symbol), timeframe_option(timeframe)
+    database, store = open_candle_store(cli)
     try:
-        database = Database(cli.settings().resolved_database_url)
-        try:
-            database.create_schema()
-            return CandleStore(database).load(source, wanted_symbol, wanted_timeframe)
-        finally:
-            database.dispose()
+        return store.load(source, wanted_symbol, wanted_timeframe)
     except DatabaseError as exc:
         raise CliError(str(exc)) from None
+    finally:
+        database.dispose()
 
 
 def _render(result: BacktestResult, risk_profile: str) -> None:

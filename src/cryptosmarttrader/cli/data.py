@@ -38,7 +38,9 @@ data_app = typer.Typer(
 )
 
 
-def _store(cli: CliContext) -> tuple[Database, CandleStore]:
+def open_candle_store(cli: CliContext) -> tuple[Database, CandleStore]:
+    """The configured database (schema created) and its candle store; the caller disposes of
+    the database."""
     settings = cli.settings()
     configure_logging(settings.log_file, settings.log_level)
     try:
@@ -77,7 +79,7 @@ def download_command(
     timeframe = timeframe_option(timeframe)
     since_ms = _date(since)
     settings = cli.settings()
-    database, store = _store(cli)
+    database, store = open_candle_store(cli)
     try:
         client = open_market_data_client(settings, (exchange,))
     except ConfigError as exc:
@@ -143,7 +145,7 @@ def import_command(
     series = load_candle_file(file, symbol, timeframe)
     timeframe = timeframe_of(series.interval_s)
     assert timeframe is not None  # read_candle_file accepts only known timeframes
-    database, store = _store(cli)
+    database, store = open_candle_store(cli)
     try:
         new = store.insert(source, timeframe, series)
     except DatabaseError as exc:
@@ -167,7 +169,7 @@ def list_command(
 ) -> None:
     """What candle history is stored: coverage, count and gaps per series."""
     cli: CliContext = ctx.obj
-    database, store = _store(cli)
+    database, store = open_candle_store(cli)
     try:
         coverage = store.coverage()
     except DatabaseError as exc:

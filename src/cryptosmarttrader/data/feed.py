@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,6 +28,7 @@ from cryptosmarttrader.domain.market import MarketSnapshot, depth_within
 from cryptosmarttrader.domain.market_data import Endpoint, OrderBook, Ticker
 from cryptosmarttrader.domain.quality import Finding
 from cryptosmarttrader.exchanges.event_loop import LoopThread
+from cryptosmarttrader.exchanges.public_api import ParamValue
 from cryptosmarttrader.observability import metrics
 from cryptosmarttrader.observability.logging import get_logger
 
@@ -213,31 +214,42 @@ class MarketDataFeed:
         if timeframe is None:
             raise ValueError(f"no candle timeframe of {interval_s} s")
         since = int((end_ts - interval_s * (count + 1)) * 1000)
-        request = DataRequest(
-            self.source,
-            Endpoint.OHLCV,
+        closed = self._closed_ohlcv(
             symbol,
             {"timeframe": timeframe, "since": max(since, 0), "limit": count + 1},
+            end_ts,
             priority=Priority.LOW,
         )
-        try:
-            response = self.run(self.client.fetch(request))
-        except (MarketDataError, TimeoutError) as exc:
-            raise ValueError(f"candles of {symbol}: {exc}") from exc
-        series = response.data
-        assert isinstance(series, CandleSeries)
-        closed = closed_candles(series, end_ts)
         return [float(c) for c in closed.close[-count:]]
 
     def candles(self, symbol: str, timeframe: str, count: int) -> CandleSeries:
         """The last ``count`` candles closed by now; ValueError when the exchange cannot give
         them."""
+        closed = self._closed_ohlcv(
+            symbol, {"timeframe": timeframe, "limit": count + 1}, self._wall(), cache_ttl_s=5.0
+        )
+        keep = np.zeros(len(closed), dtype=bool)
+        keep[-count:] = True
+        return closed.where(keep)
+
+    def _closed_ohlcv(
+        self,
+        symbol: str,
+        params: Mapping[str, ParamValue],
+        end_ts: float,
+        *,
+        priority: Priority | None = None,
+        cache_ttl_s: float | None = None,
+    ) -> CandleSeries:
+        """The exchange's candles for ``params``, those closed by ``end_ts``; ValueError when
+        there are none to be had."""
         request = DataRequest(
             self.source,
             Endpoint.OHLCV,
             symbol,
-            {"timeframe": timeframe, "limit": count + 1},
-            cache_ttl_s=5.0,
+            params,
+            priority=priority,
+            cache_ttl_s=cache_ttl_s,
         )
         try:
             response = self.run(self.client.fetch(request))
@@ -245,10 +257,7 @@ class MarketDataFeed:
             raise ValueError(f"candles of {symbol}: {exc}") from exc
         series = response.data
         assert isinstance(series, CandleSeries)
-        closed = closed_candles(series, self._wall())
-        keep = np.zeros(len(closed), dtype=bool)
-        keep[-count:] = True
-        return closed.where(keep)
+        return closed_candles(series, end_ts)
 
     def close(self) -> None:
         try:

@@ -33,10 +33,11 @@ from cryptosmarttrader.config.settings import EngineSettings
 from cryptosmarttrader.data.quality import assess_candles
 from cryptosmarttrader.domain.candles import TIMEFRAME_SECONDS
 from cryptosmarttrader.domain.clock import Clock
-from cryptosmarttrader.domain.orders import OrderIntent, OrderType, Side, TimeInForce
+from cryptosmarttrader.domain.marketable import marketable_ioc, touch_limit
+from cryptosmarttrader.domain.orders import OrderIntent, Side
 from cryptosmarttrader.domain.ports import CandleSource, MarketDataSource
 from cryptosmarttrader.domain.reason_codes import ReasonCode
-from cryptosmarttrader.domain.symbols import Instrument, ceil_to_grid, floor_to_grid
+from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.execution.gateway import OrderGateway, PortfolioSnapshot, SubmitResult
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.risk.kill_switch import KillSwitch
@@ -290,18 +291,13 @@ class Engine:
         snapshot = self.market.snapshot(symbol)
         if instrument is None or snapshot is None or not snapshot.ask > 0:
             return None
-        price = ceil_to_grid(snapshot.ask, instrument.price_tick)
+        limit = touch_limit(instrument, snapshot, Side.BUY)
         spend = portfolio.state.equity * self.settings.position_fraction * view.confidence
-        qty = instrument.floor_qty(spend / price) if math.isfinite(spend) else 0.0
-        if qty < instrument.min_qty:
-            return None
-        return OrderIntent(
-            symbol=symbol,
-            side=Side.BUY,
-            qty=qty,
-            order_type=OrderType.LIMIT,
-            price=price,
-            time_in_force=TimeInForce.IOC,
+        return marketable_ioc(
+            instrument,
+            Side.BUY,
+            spend / limit if math.isfinite(spend) else 0.0,
+            limit,
             strategy=self.strategy.name,
             signal_id=f"{symbol}-{int(view.bar_ts * 1000)}-entry",
         )
@@ -311,19 +307,13 @@ class Engine:
         snapshot = self.market.snapshot(symbol)
         if instrument is None or snapshot is None or not snapshot.bid > 0:
             return None
-        qty = instrument.floor_qty(qty)
-        if qty < instrument.min_qty:
-            return None
-        return OrderIntent(
-            symbol=symbol,
-            side=Side.SELL,
-            qty=qty,
-            order_type=OrderType.LIMIT,
-            price=floor_to_grid(snapshot.bid, instrument.price_tick),
-            time_in_force=TimeInForce.IOC,
+        return marketable_ioc(
+            instrument,
+            Side.SELL,
+            qty,
+            touch_limit(instrument, snapshot, Side.SELL),
             strategy=self.strategy.name,
             signal_id=f"{symbol}-{int(self.clock.now() * 1000)}-{why}",
-            reduce_only=True,
         )
 
     def preview(self, symbol: str) -> tuple[SignalView, SubmitResult | None]:
@@ -344,42 +334,50 @@ class Engine:
 
     # --- records ------------------------------------------------------------------------
     def _audit(self, view: SignalView) -> None:
-        message = (
+        self._record(
+            view.symbol,
+            view.code,
+            "buy" if view.kind is SignalKind.ENTRY else "sell",
             f"{view.kind} {view.symbol} strength {view.strength:.3f} confidence "
-            f"{view.confidence:.3f} quality {view.quality_score:.2f}"
+            f"{view.confidence:.3f} quality {view.quality_score:.2f}",
+            {**view.to_dict(), "strategy": self.strategy.name},
         )
-        with self.store.write() as tx:
-            tx.insert_audit(
-                AuditRecord(
-                    at=self.clock.now(),
-                    kind=SIGNAL_AUDIT_KIND,
-                    reason_code=str(view.code),
-                    message=message,
-                    symbol=view.symbol,
-                    side="buy" if view.kind is SignalKind.ENTRY else "sell",
-                    details={**view.to_dict(), "strategy": self.strategy.name},
-                )
-            )
         _log.info("engine.signal", **view.to_dict())
 
     def _audit_exit(
         self, symbol: str, code: ReasonCode, entry_price: float, portfolio: PortfolioSnapshot
     ) -> None:
         mark = portfolio.marks[symbol].price
-        message = f"{code} {symbol}: mark {mark:.8g} against entry {entry_price:.8g}"
+        self._record(
+            symbol,
+            code,
+            "sell",
+            f"{code} {symbol}: mark {mark:.8g} against entry {entry_price:.8g}",
+            {"mark": mark, "entry_price": entry_price},
+        )
+        _log.info("engine.exit", symbol=symbol, code=code.value, mark=mark, entry=entry_price)
+
+    def _record(
+        self,
+        symbol: str,
+        code: ReasonCode | None,
+        side: str,
+        message: str,
+        details: dict[str, object],
+    ) -> None:
+        """One audit row of the engine's, in a transaction of its own."""
         with self.store.write() as tx:
             tx.insert_audit(
                 AuditRecord(
                     at=self.clock.now(),
                     kind=SIGNAL_AUDIT_KIND,
-                    reason_code=code.value,
+                    reason_code=str(code),
                     message=message,
                     symbol=symbol,
-                    side="sell",
-                    details={"mark": mark, "entry_price": entry_price},
+                    side=side,
+                    details=details,
                 )
             )
-        _log.info("engine.exit", symbol=symbol, code=code.value, mark=mark, entry=entry_price)
 
     def _count(self, report: StepReport) -> None:
         totals = self.totals

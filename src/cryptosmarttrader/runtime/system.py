@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 
 from cryptosmarttrader.config.settings import LIVE_VENUES, ConfigError, Settings
@@ -15,7 +14,7 @@ from cryptosmarttrader.domain.clock import Clock, SystemClock
 from cryptosmarttrader.domain.ports import CandleSource, MarketDataSource, PriceHistory
 from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.exchanges.broker import Broker
-from cryptosmarttrader.exchanges.paper.market import SimulatedFeed, SimulatedMarket
+from cryptosmarttrader.exchanges.paper.market import MarketModel, SimulatedFeed, SimulatedMarket
 from cryptosmarttrader.exchanges.paper.venue import PaperVenue
 from cryptosmarttrader.exchanges.simulated import SimulatedBroker
 from cryptosmarttrader.execution.gateway import OrderGateway
@@ -112,25 +111,25 @@ class TradingSystem:
                 f"real data with paper fills needs venue paper; venue {settings.venue} trades "
                 "on its own data"
             )
+
+        def open_paper_venue(market: MarketModel, file_name: str) -> PaperVenue:
+            return PaperVenue(
+                market,
+                clock,
+                initial_balances={settings.quote: settings.paper.quote_balance},
+                fee_rate=settings.paper.fee_rate,
+                state_file=settings.home / file_name if persist_paper_venue else None,
+            )
+
         if data_exchange is not None:
             feed = open_market_data_feed(settings, data_exchange)
-            closers.append(feed.close)
             try:
                 live_market = LiveDataMarket(feed, settings.quote)
             except (ValueError, MarketDataError, TimeoutError) as exc:
                 feed.close()
                 raise ConfigError(f"{data_exchange}: {exc}") from None
-            paper_venue = PaperVenue(
-                live_market,
-                clock,
-                initial_balances={settings.quote: settings.paper.quote_balance},
-                fee_rate=settings.paper.fee_rate,
-                state_file=(
-                    settings.home / f"paper-venue-{data_exchange}.json"
-                    if persist_paper_venue
-                    else None
-                ),
-            )
+            closers.append(feed.close)
+            paper_venue = open_paper_venue(live_market, f"paper-venue-{data_exchange}.json")
             broker: Broker = SimulatedBroker(paper_venue)
             market_data = market_data or feed
             history = feed
@@ -142,16 +141,7 @@ class TradingSystem:
                     f"quote: the simulated market trades against {sim_market.quote}, "
                     f"not {settings.quote}"
                 )
-            state_file: Path | None = (
-                settings.home / PAPER_VENUE_FILE if persist_paper_venue else None
-            )
-            paper_venue = PaperVenue(
-                sim_market,
-                clock,
-                initial_balances={sim_market.quote: settings.paper.quote_balance},
-                fee_rate=settings.paper.fee_rate,
-                state_file=state_file,
-            )
+            paper_venue = open_paper_venue(sim_market, PAPER_VENUE_FILE)
             broker = SimulatedBroker(paper_venue)
             simulated_feed = SimulatedFeed(sim_market, clock)
             market_data = market_data or simulated_feed
