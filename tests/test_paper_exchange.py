@@ -66,8 +66,14 @@ def with_client(url: str, scenario: Any, **extra: Any) -> Any:
 def test_the_real_ccxt_binance_client_trades_against_it(exchange: RunningExchange) -> None:
     async def scenario(client: Any) -> dict[str, Any]:
         markets = await client.load_markets()
+        # Ticker and book of one instant: market data stands still while both are read, or a
+        # second ticking between the two calls would move the price.
+        await asyncio.to_thread(
+            control, exchange.url, "POST", "/_paper/faults", {"kind": "frozen", "path": "*"}
+        )
         ticker = await client.fetch_ticker("ETH/USDT")
         book = await client.fetch_order_book("ETH/USDT", 10)
+        await asyncio.to_thread(control, exchange.url, "DELETE", "/_paper/faults")
         candles = await client.fetch_ohlcv("ETH/USDT", "1m", limit=5)
         bought = await client.create_order(
             "ETH/USDT", "market", "buy", 0.5, None, {"clientOrderId": "cstmarket1"}
