@@ -56,6 +56,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_store.py
 	$(BIN)/python bench/bench_data.py
 	$(BIN)/python bench/bench_backtest.py
+	$(BIN)/python bench/bench_api.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache .coverage .import_linter_cache

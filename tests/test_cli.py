@@ -274,6 +274,8 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
         "20",
         "--pace",
         "0",
+        "--api-port",
+        "0",
         CST_DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/none",
         CST_RISK__MAX_POSITIONS="1",
     )
@@ -309,7 +311,8 @@ def test_demo_runs_on_embedded_defaults(tmp_path: Path) -> None:
     assert engine["kill_switch"]["active"] is True
     assert "daily loss" in engine["kill_switch"]["reason"]
     assert Path(engine["report"]).stat().st_size > 100_000
-    human = run(tmp_path, "demo", "--loops", "3", "--pace", "0")
+    assert engine["api_url"].startswith("http://127.0.0.1:")
+    human = run(tmp_path, "demo", "--loops", "3", "--pace", "0", "--no-api")
     assert human.returncode == 0, human.stderr
     assert "DAILY_LOSS_LIMIT" in human.stdout
     assert "cst audit" in human.stdout

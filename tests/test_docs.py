@@ -8,6 +8,7 @@ from pathlib import Path
 
 from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
 from cryptosmarttrader.config.settings import (
+    ApiSettings,
     DataSettings,
     EngineSettings,
     PaperSettings,
@@ -46,6 +47,7 @@ def test_every_setting_is_documented() -> None:
         ("exchange", VenueSettings),
         ("data", DataSettings),
         ("engine", EngineSettings),
+        ("api", ApiSettings),
     ):
         for name, field in model.model_fields.items():
             row = next(
@@ -55,7 +57,7 @@ def test_every_setting_is_documented() -> None:
             default = field.get_default(call_default_factory=True)
             assert f"`{default}`" in row, f"{prefix}.{name} default"
     for name in Settings.model_fields:
-        if name not in {"risk", "execution", "paper", "exchange", "data", "engine"}:
+        if name not in {"risk", "execution", "paper", "exchange", "data", "engine", "api"}:
             assert f"| `{name}` |" in page, name
 
 

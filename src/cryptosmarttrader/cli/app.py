@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from cryptosmarttrader import __version__
+from cryptosmarttrader.cli.api import api
 from cryptosmarttrader.cli.audit import audit
 from cryptosmarttrader.cli.backtest import backtest
 from cryptosmarttrader.cli.context import CliContext
@@ -75,6 +76,7 @@ app.add_typer(data_app, name="data")
 app.command("backtest")(backtest)
 app.add_typer(signals_app, name="signals")
 app.command("run")(run)
+app.command("api")(api)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -6,6 +6,9 @@ import os
 import signal
 import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -14,19 +17,23 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from cryptosmarttrader.api.app import ApiContext, create_app
+from cryptosmarttrader.api.server import ApiUnavailableError, BackgroundApi
 from cryptosmarttrader.cli.render import (
     console,
     describe_intent,
-    kill_switch_dict,
+    error_console,
     print_json,
     verdict_text,
 )
 from cryptosmarttrader.config.settings import default_home
 from cryptosmarttrader.domain.clock import format_utc
-from cryptosmarttrader.engine.loop import StepReport
+from cryptosmarttrader.domain.kill_switch import kill_switch_dict
+from cryptosmarttrader.engine.loop import Engine, StepReport
 from cryptosmarttrader.observability.logging import configure_logging
 from cryptosmarttrader.runtime.demo import DemoReport, demo_settings, run_demo
 from cryptosmarttrader.runtime.engine_demo import EngineDemoReport, run_engine_demo
+from cryptosmarttrader.runtime.system import TradingSystem
 
 
 def _demo_home() -> Path:
@@ -42,6 +49,14 @@ def demo(
     pace: float = typer.Option(
         1.0, "--pace", min=0.0, max=60.0, help="real seconds between engine loops"
     ),
+    api_port: int | None = typer.Option(
+        8000,
+        "--api-port",
+        min=0,
+        max=65535,
+        help="serve the API on 127.0.0.1 at this port during the engine run (0: any free port)",
+    ),
+    no_api: bool = typer.Option(False, "--no-api", help="do not serve the API"),
 ) -> None:
     """A scripted tour of every gate, then a bounded run of the engine on the simulated market.
 
@@ -54,7 +69,12 @@ def demo(
     report = run_demo(home)
     if not as_json:
         _render(report)
-    engine_report = _run_engine(home / "engine", loops, pace, live=not as_json) if loops else None
+    port = None if no_api else api_port
+    engine_report = (
+        _run_engine(home / "engine", loops, pace, live=not as_json, api_port=port)
+        if loops
+        else None
+    )
     if as_json:
         print_json(
             {**_as_dict(report), "engine": _engine_dict(engine_report) if engine_report else None}
@@ -63,12 +83,31 @@ def demo(
         _render_engine_summary(engine_report)
 
 
-def _run_engine(home: Path, loops: int, pace: float, *, live: bool) -> EngineDemoReport:
+@contextmanager
+def _api_beside(system: TradingSystem, engine: Engine, port: int) -> Iterator[str | None]:
+    """The API while the demo's engine runs; a taken port costs the API, not the demo."""
+    app = create_app(ApiContext(system, system.settings.api_token, engine))
+    try:
+        server = BackgroundApi(app, "127.0.0.1", port).start()
+    except ApiUnavailableError as exc:
+        error_console().print(f"demo: {exc}; running without the API", markup=False)
+        yield None
+        return
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+def _run_engine(
+    home: Path, loops: int, pace: float, *, live: bool, api_port: int | None
+) -> EngineDemoReport:
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    serve = None if api_port is None else partial(_api_beside, port=api_port)
     try:
         if not live:
-            return run_engine_demo(home, loops=loops, pace_s=pace, stop=stop)
+            return run_engine_demo(home, loops=loops, pace_s=pace, stop=stop, serve=serve)
         view = EngineView(loops)
         with Live(view.render(), console=console(), refresh_per_second=4) as screen:
 
@@ -76,7 +115,9 @@ def _run_engine(home: Path, loops: int, pace: float, *, live: bool) -> EngineDem
                 view.add(step)
                 screen.update(view.render())
 
-            return run_engine_demo(home, loops=loops, pace_s=pace, stop=stop, on_step=show)
+            return run_engine_demo(
+                home, loops=loops, pace_s=pace, stop=stop, on_step=show, serve=serve
+            )
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -153,6 +194,7 @@ def _engine_dict(report: EngineDemoReport) -> dict[str, object]:
         "positions": {p.symbol: p.qty for p in report.portfolio.positions if p.qty > 0},
         "kill_switch": kill_switch_dict(report.kill_switch),
         "report": str(report.report),
+        "api_url": report.api_url,
     }
 
 
@@ -172,6 +214,12 @@ def _render_engine_summary(report: EngineDemoReport) -> None:
         out.print(Text(f"kill switch ACTIVE: {report.kill_switch.reason}", style="bold red"))
     out.print(f"report:   {report.report}", markup=False)
     out.print(f"inspect:  CST_HOME={report.home} cst audit --last 40", markup=False)
+    if report.api_url:
+        out.print(
+            f"API:      served at {report.api_url} during the run; "
+            f"CST_HOME={report.home} cst api serves it again",
+            markup=False,
+        )
 
 
 def _as_dict(report: DemoReport) -> dict[str, object]:

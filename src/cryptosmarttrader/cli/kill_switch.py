@@ -8,8 +8,8 @@ import typer
 
 from cryptosmarttrader.cli.context import CliContext
 from cryptosmarttrader.cli.errors import UsageError
-from cryptosmarttrader.cli.render import kill_switch_dict, print_json, render_kill_switch
-from cryptosmarttrader.domain.kill_switch import KillSwitchState
+from cryptosmarttrader.cli.render import print_json, render_kill_switch
+from cryptosmarttrader.domain.kill_switch import KillSwitchState, kill_switch_dict
 
 kill_switch_app = typer.Typer(
     help="Stop (and resume) all trading, for every process on this database.",

@@ -86,16 +86,6 @@ def render_submit(result: SubmitResult) -> None:
     console().print(table)
 
 
-def kill_switch_dict(state: KillSwitchState) -> dict[str, Any]:
-    return {
-        "active": state.active,
-        "reason": state.reason,
-        "actor": state.actor,
-        "changed_at": state.changed_at,
-        "changed_at_utc": format_utc(state.changed_at) if state.changed_at else None,
-    }
-
-
 def render_kill_switch(state: KillSwitchState, headline: str | None = None) -> None:
     out = console()
     if headline:

@@ -8,6 +8,8 @@ from types import FrameType
 
 import typer
 
+from cryptosmarttrader.api.server import ApiUnavailableError, BackgroundApi
+from cryptosmarttrader.cli.api import start_background_api
 from cryptosmarttrader.cli.context import CliContext
 from cryptosmarttrader.cli.errors import CliError, UsageError
 from cryptosmarttrader.cli.render import console, print_json
@@ -28,6 +30,9 @@ def run(
         None, "--exchange", help="paper fills on this exchange's public data (binance, kraken)"
     ),
     as_json: bool = typer.Option(False, "--json", help="print one JSON summary at the end"),
+    serve_api: bool = typer.Option(
+        True, "--api/--no-api", help="serve the HTTP API (api.host:api.port) while running"
+    ),
 ) -> None:
     """Run the engine on the configured venue (the simulated market by default), or with
     --exchange on a real exchange's public data with paper fills (no keys, nothing sent).
@@ -45,18 +50,24 @@ def run(
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     out = console()
+    server: BackgroundApi | None = None
     try:
         try:
             engine = open_engine(system)
+            if serve_api:
+                server = start_background_api(system, engine)
             report = system.gateway.start()
         except ConfigError as exc:
             raise UsageError(str(exc)) from None
+        except ApiUnavailableError as exc:
+            raise CliError(f"{exc} (choose another with CST_API__PORT, or --no-api)") from None
         if not as_json:
             out.print(
                 f"engine: {engine.strategy.name} on {', '.join(engine.settings.symbols)} "
                 f"({engine.settings.timeframe}), venue {system.settings.venue}"
                 f"{f' on {exchange} data' if exchange else ''}; "
-                f"reconciliation {'clean' if report.clean else 'left work: see cst reconcile'}",
+                f"reconciliation {'clean' if report.clean else 'left work: see cst reconcile'}"
+                f"{f'; API on {server.url}' if server else ''}",
                 markup=False,
             )
 
@@ -70,6 +81,8 @@ def run(
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if server is not None:
+            server.stop()
         system.close()
     if as_json:
         print_json(_totals(totals))

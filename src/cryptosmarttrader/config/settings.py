@@ -175,6 +175,15 @@ class DataSettings(BaseModel):
         return getattr(self, f"{prefix}_rate_per_s"), getattr(self, f"{prefix}_burst")
 
 
+class ApiSettings(BaseModel):
+    """The HTTP API (``cst api``, and beside ``cst run`` / ``cst demo``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", min_length=1, description="address the API binds to")
+    port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CST_",
@@ -195,6 +204,10 @@ class Settings(BaseSettings):
     exchange: VenueSettings = VenueSettings()
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
+    api_token: SecretStr | None = Field(
+        None, min_length=16, description="bearer token of the API's control endpoints"
+    )
+    api: ApiSettings = ApiSettings()
     redis_url: str | None = Field(
         None, pattern=r"^rediss?://\S+$", description="shared market-data cache"
     )

@@ -176,6 +176,7 @@ class MarketDataClient:
             raise MarketDataError(CIRCUIT_OPEN, str(exc)) from exc
         fetched_at = self._wall()
         self._last_success[request.source] = fetched_at
+        metrics.DATA_LAST_SUCCESS.labels(request.source).set(fetched_at)
         metrics.DATA_REQUESTS.labels(request.source, request.endpoint, "ok").inc()
         response = DataResponse(
             request=request,

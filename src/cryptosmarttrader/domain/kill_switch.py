@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from cryptosmarttrader.domain.clock import format_utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,3 +17,14 @@ class KillSwitchState:
 
 
 KILL_SWITCH_OFF = KillSwitchState(active=False)
+
+
+def kill_switch_dict(state: KillSwitchState) -> dict[str, Any]:
+    """The state as JSON-ready data (CLI ``--json`` and the API)."""
+    return {
+        "active": state.active,
+        "reason": state.reason,
+        "actor": state.actor,
+        "changed_at": state.changed_at,
+        "changed_at_utc": format_utc(state.changed_at) if state.changed_at else None,
+    }

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from cryptosmarttrader.domain.ports import CandleSource, MarketDataSource
 from cryptosmarttrader.domain.reason_codes import ReasonCode
 from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.execution.gateway import OrderGateway, PortfolioSnapshot, SubmitResult
+from cryptosmarttrader.observability import metrics
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.risk.kill_switch import KillSwitch
 from cryptosmarttrader.signals.calibration import Calibration
@@ -140,6 +142,11 @@ class Engine:
         self.totals = EngineTotals()
         self._last_bar: dict[str, float] = {}
         self._kill_switch = KillSwitch(store, clock)
+        self.started_at: float | None = None
+        """Wall-clock time at which ``run`` began (None while not running)."""
+        self.heartbeat: float | None = None
+        """Wall-clock time at which the last loop ended (None before the first)."""
+        self.last_step: StepReport | None = None
 
     # --- judging signals ------------------------------------------------------------------
     def judge(self, symbol: str) -> SignalView:
@@ -186,6 +193,16 @@ class Engine:
 
     # --- the loop -----------------------------------------------------------------------
     def step(self) -> StepReport:
+        started = time.perf_counter()
+        report = self._step()
+        self._count(report)
+        metrics.ENGINE_LOOP_SECONDS.observe(time.perf_counter() - started)
+        self.last_step = report
+        self.heartbeat = time.time()
+        metrics.ENGINE_HEARTBEAT.set(self.heartbeat)
+        return report
+
+    def _step(self) -> StepReport:
         orders: list[SubmitResult] = []
         signals: list[SignalView] = []
         errors: list[str] = []
@@ -228,7 +245,7 @@ class Engine:
                 result = None
             if result is not None:
                 orders.append(result)
-        report = StepReport(
+        return StepReport(
             at=self.clock.now(),
             signals=tuple(signals),
             orders=tuple(orders),
@@ -236,8 +253,6 @@ class Engine:
             kill_switch=halted,
             errors=tuple(errors),
         )
-        self._count(report)
-        return report
 
     def run(
         self,
@@ -248,6 +263,9 @@ class Engine:
     ) -> EngineTotals:
         """Loop until ``stop`` is set (a signal handler sets it) or ``max_steps`` ran. A step
         is never interrupted halfway: an order is recorded before the loop can end."""
+        self.started_at = time.time()
+        metrics.ENGINE_STARTED.set(self.started_at)
+        metrics.ENGINE_POLL_SECONDS.set(self.settings.poll_s)
         while not stop.is_set():
             report = self.step()
             if on_step is not None:
@@ -383,7 +401,12 @@ class Engine:
         totals = self.totals
         totals.steps += 1
         totals.errors += len(report.errors)
+        if report.errors:
+            metrics.ENGINE_LOOP_ERRORS.inc(len(report.errors))
         for view in report.signals:
             totals.signals[str(view.code)] += 1
+            metrics.SIGNALS.labels(str(view.kind), str(view.code)).inc()
+            if view.acted_on:
+                metrics.LAST_SIGNAL_TIMESTAMP.set(time.time())
         for result in report.orders:
             totals.orders[result.decision.code.value] += 1

@@ -16,17 +16,21 @@ exactly what restart reconciliation needs to find the order on the venue without
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
+import structlog
+
 from cryptosmarttrader.domain.clock import Clock
 from cryptosmarttrader.domain.decisions import Decision
 from cryptosmarttrader.domain.kill_switch import KillSwitchState
 from cryptosmarttrader.domain.market import MarketSnapshot
-from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, TimeInForce
+from cryptosmarttrader.domain.orders import OrderIntent, OrderStatus, Side, TimeInForce
 from cryptosmarttrader.domain.portfolio import (
     AccountRecord,
     Mark,
@@ -44,6 +48,7 @@ from cryptosmarttrader.execution.evaluation import Evaluation, OrderEvaluator
 from cryptosmarttrader.execution.order_ledger import LedgerUpdate, apply_report
 from cryptosmarttrader.execution.policy import ExecutionPolicy
 from cryptosmarttrader.execution.reconciliation import Reconciler, ReconcileReport
+from cryptosmarttrader.observability import metrics
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.risk.book import PortfolioBook, utc_day, utc_day_start
 from cryptosmarttrader.risk.gates import loss_kill_trigger
@@ -156,6 +161,30 @@ def _as_float(value: object) -> float | None:
     return None
 
 
+def _count_decision(evaluation: Evaluation, seconds: float) -> None:
+    decision = evaluation.decision
+    metrics.DECISION_SECONDS.observe(seconds)
+    metrics.ORDER_DECISIONS.labels(
+        decision.verdict.value,
+        decision.gate.value if decision.gate else "none",
+        decision.code.value,
+    ).inc()
+    for outcome in decision.outcomes:
+        metrics.GATE_OUTCOMES.labels(
+            outcome.gate.value, outcome.verdict.value, outcome.code.value
+        ).inc()
+    if decision.approved and math.isfinite(evaluation.est_slippage_bps):
+        metrics.SLIPPAGE_ESTIMATED_BPS.observe(evaluation.est_slippage_bps)
+
+
+def _observe_realized_slippage(side: Side, reference: float, average: float | None) -> None:
+    """Adverse move of the average fill from the decision's reference price, in bps."""
+    if average is None or not (math.isfinite(reference) and reference > 0):
+        return
+    move = (average - reference) if side is Side.BUY else (reference - average)
+    metrics.SLIPPAGE_REALIZED_BPS.observe(move / reference * 1e4)
+
+
 class OrderGateway:
     def __init__(
         self,
@@ -184,6 +213,10 @@ class OrderGateway:
         self._known_version: int | None = None
         self._in_flight: set[str] = set()
         self._in_flight_lock = threading.Lock()
+        self.last_reconcile: ReconcileReport | None = None
+        """The newest reconciliation's report (None before the first)."""
+        metrics.DAILY_LOSS_LIMIT_FRACTION.set(guard.limits.daily_loss_limit)
+        metrics.MAX_DRAWDOWN_FRACTION.set(guard.limits.max_drawdown)
 
     @property
     def instruments(self) -> dict[str, Instrument]:
@@ -206,7 +239,9 @@ class OrderGateway:
     def reconcile(self, *, wait_s: float = 0.0) -> ReconcileReport:
         """Resolve every non-final order with the venue, import our orders the database lacks,
         re-sync positions and cash (see :mod:`execution.reconciliation`)."""
-        return Reconciler(self, self._broker, self._clock).run(wait_s=wait_s)
+        report = Reconciler(self, self._broker, self._clock).run(wait_s=wait_s)
+        self.last_reconcile = report
+        return report
 
     # The reconciliation ledger (execution.reconciliation.Ledger) ----------------------
     @property
@@ -429,6 +464,7 @@ class OrderGateway:
         instrument = self.instruments.get(symbol)
         snapshot = self._fetch(symbol) if instrument is not None else None
         self._refresh_marks(symbol)
+        started = time.perf_counter()
         with self._lock:
             try:
                 evaluation = self._decide(intent, instrument, snapshot, dry_run=dry_run)
@@ -436,6 +472,8 @@ class OrderGateway:
                 self._known_version = None
                 raise
         decision = evaluation.decision
+        if not dry_run:
+            _count_decision(evaluation, time.perf_counter() - started)
         self._log_decision(intent, evaluation, dry_run)
         result = SubmitResult(
             decision=decision,
@@ -466,13 +504,21 @@ class OrderGateway:
         error: str | None = None
         with self._in_flight_lock:
             self._in_flight.add(approved.client_order_id)
+        metrics.ORDERS_SUBMITTED.labels(self.venue).inc()
         try:
-            try:
-                report = self._broker.place(approved)
-            except Exception as exc:  # noqa: BLE001 - the order may or may not be on the venue
-                report = None
-                error = f"{type(exc).__name__}: {exc}"
-            update = self._record_outcome(evaluation.client_order_id, report, error)
+            # Everything logged while the order is out (broker, ledger) carries its id.
+            with structlog.contextvars.bound_contextvars(client_order_id=approved.client_order_id):
+                sent = time.perf_counter()
+                try:
+                    report = self._broker.place(approved)
+                except Exception as exc:  # noqa: BLE001 - the order may or may not be on the venue
+                    report = None
+                    error = f"{type(exc).__name__}: {exc}"
+                    metrics.ORDER_ERRORS.labels(self.venue).inc()
+                metrics.ORDER_ROUNDTRIP_SECONDS.labels(self.venue).observe(
+                    time.perf_counter() - sent
+                )
+                update = self._record_outcome(evaluation.client_order_id, report, error)
         except Exception as exc:
             _log.critical(
                 "order.outcome_not_recorded",
@@ -487,6 +533,8 @@ class OrderGateway:
         finally:
             with self._in_flight_lock:
                 self._in_flight.discard(approved.client_order_id)
+        metrics.ORDER_RESULTS.labels(self.venue, update.status.value).inc()
+        _observe_realized_slippage(intent.side, evaluation.reference_price, update.avg_fill_price)
         _log.info(
             "order.outcome",
             client_order_id=evaluation.client_order_id,
@@ -694,6 +742,7 @@ class OrderGateway:
                 if trigger is not None:
                     record_kill_switch(tx, KillSwitchState(True, trigger, RISK_ACTOR, now))
                     _log.warning("kill_switch.auto", reason=trigger)
+            metrics.observe_portfolio(state, len(book.positions), tx.control.kill_switch.active)
             return PortfolioSnapshot(
                 state=state,
                 positions=tuple(book.positions[s] for s in sorted(book.positions)),

@@ -26,6 +26,7 @@ from cryptosmarttrader.domain.clock import Clock
 from cryptosmarttrader.domain.orders import OrderStatus
 from cryptosmarttrader.exchanges.broker import Broker, ExecutionReport, VenueOpenOrder
 from cryptosmarttrader.execution.order_ledger import LedgerUpdate
+from cryptosmarttrader.observability import metrics
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.store.state_store import StoredOrder
 
@@ -178,6 +179,7 @@ class Reconciler:
             holdings_skipped=skipped,
             errors=tuple(errors + import_errors),
         )
+        _count_reconciliation(report)
         _log.info(
             "reconcile.done",
             checked=report.checked,
@@ -295,3 +297,16 @@ def _change(order: StoredOrder, update: LedgerUpdate, note: str) -> OrderChange:
         update.new_fills,
         note,
     )
+
+
+def _count_reconciliation(report: ReconcileReport) -> None:
+    metrics.RECONCILIATION_RUNS.inc()
+    for kind, count in (
+        ("order_changed", len(report.changed)),
+        ("order_imported", len(report.imported)),
+        ("order_pending", len(report.pending)),
+        ("holding_resynced", len(report.holdings)),
+        ("error", len(report.errors)),
+    ):
+        if count:
+            metrics.RECONCILIATION_MISMATCHES.labels(kind).inc(count)

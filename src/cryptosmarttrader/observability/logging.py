@@ -1,18 +1,61 @@
-"""Structured JSON logs: one line per event, with a UTC timestamp, level and component."""
+"""Structured JSON logs: one line per event, with a UTC timestamp, level and component.
+
+Secrets never reach a log line: values registered with :func:`register_secret` (the API keys
+and the API token, when the system opens) are replaced wherever they appear, and fields whose
+name says secret are masked whatever they hold.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 import threading
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, TextIO
 
 import structlog
 
+MASK = "**********"
+_SECRET_FIELDS = frozenset(
+    {"api_key", "api_secret", "api_token", "secret", "password", "token", "authorization"}
+)
+
 _lock = threading.Lock()
 _configured = False
 _open_file: TextIO | None = None
+_secrets: set[str] = set()
+
+
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` in every log line from now on (short values would mask noise: >= 8)."""
+    if value and len(value) >= 8:
+        with _lock:
+            _secrets.add(value)
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        for secret in _secrets:
+            if secret in value:
+                value = value.replace(secret, MASK)
+        return value
+    if isinstance(value, dict):
+        return {
+            k: MASK if str(k).lower() in _SECRET_FIELDS else _scrub(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def redact_secrets(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: the event with every registered secret and secret field masked."""
+    for key in list(event):
+        event[key] = MASK if key.lower() in _SECRET_FIELDS else _scrub(event[key])
+    return event
 
 
 def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
@@ -34,6 +77,7 @@ def configure_logging(log_file: Path | None, level: str = "INFO") -> None:
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso", utc=True),
                 structlog.processors.format_exc_info,
+                redact_secrets,
                 structlog.processors.JSONRenderer(separators=(",", ":")),
             ],
             wrapper_class=structlog.make_filtering_bound_logger(

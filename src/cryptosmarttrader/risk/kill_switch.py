@@ -5,6 +5,7 @@ from __future__ import annotations
 from cryptosmarttrader.domain.clock import Clock
 from cryptosmarttrader.domain.kill_switch import KillSwitchState
 from cryptosmarttrader.domain.reason_codes import ReasonCode
+from cryptosmarttrader.observability import metrics
 from cryptosmarttrader.observability.logging import get_logger
 from cryptosmarttrader.store.state_store import AuditRecord, StateStore, StateTransaction
 
@@ -33,6 +34,9 @@ def record_kill_switch(tx: StateTransaction, state: KillSwitchState) -> None:
             details={"active": state.active, "actor": state.actor, "reason": state.reason},
         )
     )
+    metrics.KILL_SWITCH_ACTIVE.set(1 if state.active else 0)
+    if state.active:
+        metrics.KILL_SWITCH_ACTIVATIONS.labels(state.actor or "unknown").inc()
     log = _log.warning if state.active else _log.info
     log(
         "kill_switch.changed",
@@ -50,7 +54,10 @@ class KillSwitch:
 
     def status(self) -> KillSwitchState:
         with self._store.read() as tx:
-            return tx.control.kill_switch
+            state = tx.control.kill_switch
+        # Another process may have changed it: what this process exports follows the database.
+        metrics.KILL_SWITCH_ACTIVE.set(1 if state.active else 0)
+        return state
 
     def activate(self, reason: str, actor: str) -> tuple[KillSwitchState, bool]:
         """Activate; returns the state and whether it changed (False if it was already on)."""

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import shutil
 import threading
+import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,7 +25,7 @@ from plotly.subplots import make_subplots
 from cryptosmarttrader.config.settings import EngineSettings, explicit_settings
 from cryptosmarttrader.domain.clock import ManualClock, format_utc
 from cryptosmarttrader.domain.kill_switch import KillSwitchState
-from cryptosmarttrader.engine.loop import EngineTotals, StepReport
+from cryptosmarttrader.engine.loop import Engine, EngineTotals, StepReport
 from cryptosmarttrader.exchanges.paper.market import PriceShock, SimulatedMarket
 from cryptosmarttrader.execution.gateway import PortfolioSnapshot
 from cryptosmarttrader.observability.html_report import write_html_report
@@ -45,6 +47,11 @@ class EngineDemoReport:
     portfolio: PortfolioSnapshot
     kill_switch: KillSwitchState
     report: Path
+    api_url: str | None = None
+
+
+Serve = Callable[[TradingSystem, Engine], AbstractContextManager[str | None]]
+"""Serves something (the API) beside the running engine; entered yields its URL or None."""
 
 
 def engine_demo_settings() -> EngineSettings:
@@ -68,8 +75,10 @@ def run_engine_demo(
     pace_s: float = 1.0,
     stop: threading.Event | None = None,
     on_step: Callable[[StepReport], None] | None = None,
+    serve: Serve | None = None,
 ) -> EngineDemoReport:
-    """Run the engine for ``loops`` simulated minutes in ``home`` (wiped first)."""
+    """Run the engine for ``loops`` simulated minutes in ``home`` (wiped first), with ``serve``
+    (the API) running beside it."""
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
@@ -89,12 +98,15 @@ def run_engine_demo(
                 on_step(report)
             clock.advance(60.0)
 
-        for _ in range(loops):
-            step_and_advance()
-            if stop.wait(pace_s):
-                break
-        portfolio = system.gateway.portfolio()
-        kill_switch = system.kill_switch.status()
+        served = serve(system, engine) if serve is not None else nullcontext(None)
+        with served as api_url:
+            engine.started_at = time.time()
+            for _ in range(loops):
+                step_and_advance()
+                if stop.wait(pace_s):
+                    break
+            portfolio = system.gateway.portfolio()
+            kill_switch = system.kill_switch.status()
     path = write_engine_report(home / REPORT_FILE, steps, engine.totals, kill_switch)
     return EngineDemoReport(
         home=home,
@@ -104,6 +116,7 @@ def run_engine_demo(
         portfolio=portfolio,
         kill_switch=kill_switch,
         report=path,
+        api_url=api_url,
     )
 
 

@@ -9,6 +9,7 @@ from types import TracebackType
 from cryptosmarttrader.config.settings import LIVE_VENUES, ConfigError, Settings
 from cryptosmarttrader.data.client import MarketDataError
 from cryptosmarttrader.data.correlation import RollingCorrelationProvider
+from cryptosmarttrader.data.feed import MarketDataFeed
 from cryptosmarttrader.data.live_market import LiveDataMarket
 from cryptosmarttrader.domain.clock import Clock, SystemClock
 from cryptosmarttrader.domain.ports import CandleSource, MarketDataSource, PriceHistory
@@ -19,6 +20,7 @@ from cryptosmarttrader.exchanges.paper.venue import PaperVenue
 from cryptosmarttrader.exchanges.simulated import SimulatedBroker
 from cryptosmarttrader.execution.gateway import OrderGateway
 from cryptosmarttrader.execution.policy import ExecutionPolicy
+from cryptosmarttrader.observability.logging import register_secret
 from cryptosmarttrader.risk.guard import RiskGuard
 from cryptosmarttrader.risk.kill_switch import KillSwitch
 from cryptosmarttrader.runtime.market_data import open_market_data_feed, venue_config
@@ -45,6 +47,8 @@ class TradingSystem:
     candles: CandleSource
     sim_market: SimulatedMarket | None = None
     paper_venue: PaperVenue | None = None
+    data_feed: MarketDataFeed | None = None
+    """The resilient client's feed of a real (or paper-exchange) venue; None on the simulator."""
     closers: tuple[Callable[[], None], ...] = ()
     """What else the system opened (the market-data feed's loop and sessions)."""
 
@@ -91,6 +95,8 @@ class TradingSystem:
         exchange's public data: the paper venue fills at its real prices, in its own state file.
         """
         clock = clock or SystemClock()
+        for secret in (settings.api_key, settings.api_secret, settings.api_token):
+            register_secret(secret.get_secret_value() if secret is not None else None)
         if settings.venue in LIVE_VENUES:
             if not live:
                 raise LiveTradingNotConfirmedError(
@@ -104,6 +110,7 @@ class TradingSystem:
         sim_market: SimulatedMarket | None = None
         paper_venue: PaperVenue | None = None
         closers: list[Callable[[], None]] = []
+        data_feed: MarketDataFeed | None = None
         history: PriceHistory
         candles: CandleSource
         if data_exchange is not None and settings.venue != "paper":
@@ -122,7 +129,7 @@ class TradingSystem:
             )
 
         if data_exchange is not None:
-            feed = open_market_data_feed(settings, data_exchange)
+            feed = data_feed = open_market_data_feed(settings, data_exchange)
             try:
                 live_market = LiveDataMarket(feed, settings.quote)
             except (ValueError, MarketDataError, TimeoutError) as exc:
@@ -152,7 +159,7 @@ class TradingSystem:
             from cryptosmarttrader.exchanges.ccxt_broker import CcxtBroker
 
             broker = CcxtBroker(venue_config(settings, settings.venue))
-            feed = open_market_data_feed(settings, settings.venue)
+            feed = data_feed = open_market_data_feed(settings, settings.venue)
             closers.append(feed.close)
             market_data = market_data or feed
             history = feed
@@ -191,6 +198,7 @@ class TradingSystem:
             candles=candles,
             sim_market=sim_market,
             paper_venue=paper_venue,
+            data_feed=data_feed,
             closers=tuple(closers),
         )
 

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import desc, select
 
 from cryptosmarttrader.store.database import Database
-from cryptosmarttrader.store.schema import audit_events
+from cryptosmarttrader.store.schema import account, audit_events, orders, positions
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +32,12 @@ class AuditEntry:
         return {name: getattr(self, name) for name in self.__slots__}
 
 
-def recent_audit(database: Database, limit: int) -> list[AuditEntry]:
-    """The newest ``limit`` audit rows, oldest first."""
+def recent_audit(database: Database, limit: int, kind: str | None = None) -> list[AuditEntry]:
+    """The newest ``limit`` audit rows (of ``kind`` if given), oldest first."""
     a = audit_events.c
     query = select(audit_events).order_by(desc(a.id)).limit(limit)
+    if kind is not None:
+        query = query.where(a.kind == kind)
     with database.engine.connect() as conn:
         rows = conn.execute(query).all()
     entries = [
@@ -58,3 +60,55 @@ def recent_audit(database: Database, limit: int) -> list[AuditEntry]:
     ]
     entries.reverse()
     return entries
+
+
+def recent_orders(database: Database, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` orders with their state, newest first."""
+    query = select(orders).order_by(desc(orders.c.id)).limit(limit)
+    with database.engine.connect() as conn:
+        return [dict(row._mapping) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class AccountView:
+    """The account and its positions as last persisted, each position at its last mark."""
+
+    quote: str
+    cash: float
+    equity: float
+    start_of_day_equity: float
+    peak_equity: float
+    day: str
+    updated_at: float
+    positions: tuple[dict[str, Any], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+def account_view(database: Database) -> AccountView | None:
+    """None before the account was first opened."""
+    with database.engine.connect() as conn:
+        row = conn.execute(select(account)).first()
+        held = [
+            dict(r._mapping)
+            for r in conn.execute(select(positions).order_by(positions.c.symbol))
+            if r.qty != 0
+        ]
+    if row is None:
+        return None
+    for position in held:
+        position["notional"] = position["qty"] * position["mark_price"]
+        position["unrealized_pnl"] = position["qty"] * (
+            position["mark_price"] - position["avg_price"]
+        )
+    return AccountView(
+        quote=row.quote,
+        cash=row.cash,
+        equity=row.cash + sum(p["notional"] for p in held),
+        start_of_day_equity=row.start_of_day_equity,
+        peak_equity=row.peak_equity,
+        day=row.day,
+        updated_at=row.updated_at,
+        positions=tuple(held),
+    )

@@ -34,6 +34,7 @@ from cryptosmarttrader.domain.portfolio import (
     PortfolioRecord,
     Position,
 )
+from cryptosmarttrader.observability import metrics
 from cryptosmarttrader.store.database import Database
 from cryptosmarttrader.store.schema import (
     CONTROL_ROW_ID,
@@ -512,6 +513,8 @@ class StateStore:
         self._statements = _Statements(database.engine.dialect)
         self._lock = threading.RLock()
         self._raw: Any = None
+        dbapi: Any = database.engine.dialect.dbapi
+        self._driver_error: type[Exception] = dbapi.Error
 
     def _connection(self) -> Any:
         if self._raw is None:
@@ -540,8 +543,12 @@ class StateStore:
     @contextmanager
     def _transaction(self, *, write: bool) -> Iterator[StateTransaction]:
         with self._lock:
-            conn = self._connection()
-            cursor = conn.cursor()
+            try:
+                conn = self._connection()
+                cursor = conn.cursor()
+            except self._driver_error:
+                self._count_error(write)
+                raise
             try:
                 if self._sqlite:
                     cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
@@ -563,7 +570,9 @@ class StateStore:
                     self._commit(conn, cursor)
                 else:
                     self._rollback(conn, cursor)
-            except BaseException:
+            except BaseException as exc:
+                if isinstance(exc, self._driver_error):
+                    self._count_error(write)
                 try:
                     self._rollback(conn, cursor)
                 except Exception:  # noqa: BLE001 - the connection is broken; drop it below
@@ -573,6 +582,10 @@ class StateStore:
                 raise
             else:
                 cursor.close()
+
+    @staticmethod
+    def _count_error(write: bool) -> None:
+        metrics.DATABASE_ERRORS.labels("write" if write else "read").inc()
 
     def _commit(self, conn: Any, cursor: Any) -> None:
         if self._sqlite:

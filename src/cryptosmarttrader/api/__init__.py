@@ -1,0 +1,1 @@
+"""The HTTP API: metrics, health, read-only views of the state and the kill switch."""
