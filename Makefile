@@ -40,12 +40,15 @@ pytest: $(STAMP)
 		--junitxml=reports/junit.xml
 
 lint: $(STAMP)
+	mkdir -p reports
+	$(BIN)/ruff check $(SOURCES) --exit-zero --output-format json --output-file reports/ruff.json
 	$(BIN)/ruff check $(SOURCES)
 	$(BIN)/ruff format --check $(SOURCES)
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
-	$(BIN)/mypy
+	mkdir -p reports
+	$(BIN)/mypy --junit-xml reports/mypy.xml
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix $(SOURCES)
@@ -57,6 +60,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_data.py
 	$(BIN)/python bench/bench_backtest.py
 	$(BIN)/python bench/bench_api.py
+	$(BIN)/python bench/bench_dashboard.py
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache .mypy_cache .ruff_cache .coverage .import_linter_cache

@@ -9,6 +9,7 @@ from pathlib import Path
 from cryptosmarttrader.config.limits import ExecutionLimits, RiskLimits
 from cryptosmarttrader.config.settings import (
     ApiSettings,
+    DashboardSettings,
     DataSettings,
     EngineSettings,
     PaperSettings,
@@ -48,6 +49,7 @@ def test_every_setting_is_documented() -> None:
         ("data", DataSettings),
         ("engine", EngineSettings),
         ("api", ApiSettings),
+        ("dashboard", DashboardSettings),
     ):
         for name, field in model.model_fields.items():
             row = next(
@@ -56,8 +58,9 @@ def test_every_setting_is_documented() -> None:
             assert row is not None, f"{prefix}.{name}"
             default = field.get_default(call_default_factory=True)
             assert f"`{default}`" in row, f"{prefix}.{name} default"
+    sections = {"risk", "execution", "paper", "exchange", "data", "engine", "api", "dashboard"}
     for name in Settings.model_fields:
-        if name not in {"risk", "execution", "paper", "exchange", "data", "engine", "api"}:
+        if name not in sections:
             assert f"| `{name}` |" in page, name
 
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 from pydantic import SecretStr
+from streamlit.testing.v1 import AppTest
 
 from cryptosmarttrader.api.app import ApiContext, create_app
 from cryptosmarttrader.api.server import BackgroundApi
@@ -26,6 +27,9 @@ from tests.conftest import service_missing
 from tests.systems import open_system
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
+DASHBOARD = (
+    Path(__file__).resolve().parents[1] / "src" / "cryptosmarttrader" / "dashboard" / "app.py"
+)
 TOKEN = "integration-token-0123456789"
 DEADLINE_S = 60.0
 T = TypeVar("T")
@@ -91,6 +95,21 @@ class Webhook:
         self.server.server_close()
 
 
+def dashboard_page(
+    monkeypatch: pytest.MonkeyPatch, home: Path, api_url: str, prometheus_url: str
+) -> AppTest:
+    """The Alerts page; the environment stays set for the test's later reruns."""
+    monkeypatch.setenv("CST_HOME", str(home))
+    monkeypatch.setenv("CST_DATABASE_URL", f"sqlite:///{home / 'cst.sqlite'}")
+    monkeypatch.setenv("CST_DASHBOARD__API_URL", api_url)
+    monkeypatch.setenv("CST_DASHBOARD__PROMETHEUS_URL", prometheus_url)
+    app = AppTest.from_file(str(DASHBOARD), default_timeout=60)
+    app.query_params["page"] = "alerts"
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    return app
+
+
 def started(command: list[str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as output:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT)
@@ -125,7 +144,7 @@ def api_url(tmp_path: Path) -> Iterator[str]:
 
 
 def test_kill_switch_over_the_api_fires_an_alert_delivered_to_a_webhook(
-    binaries: tuple[str, str], api_url: str, tmp_path: Path
+    binaries: tuple[str, str], api_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     prometheus_bin, alertmanager_bin = binaries
     with Webhook() as webhook:
@@ -217,6 +236,12 @@ def test_kill_switch_over_the_api_fires_an_alert_delivered_to_a_webhook(
                 a for a in note["alerts"] if a["labels"]["alertname"] == "KillSwitchActivated"
             ]
             assert sent["annotations"]["runbook"] == "docs/runbooks.md#killswitchactivated"
+            # The dashboard's Alerts page reads the same alert, and metric history, from it.
+            dashboard = dashboard_page(monkeypatch, tmp_path, api_url, prom)
+            alerts = dashboard.dataframe[0].value
+            assert "KillSwitchActivated" in set(alerts["alert"])
+            dashboard.selectbox[0].set_value("cst_kill_switch_active").run()
+            assert dashboard.get("plotly_chart"), "no history plotted from Prometheus"
         finally:
             stop(prometheus)
             stop(alertmanager)

@@ -108,7 +108,7 @@ def _refresh_state_gauges(context: ApiContext) -> None:
             equity=view.equity,
             start_of_day=view.start_of_day_equity,
             peak=view.peak_equity,
-            gross_exposure=sum(abs(p["notional"]) for p in view.positions),
+            gross_exposure=view.gross_exposure,
             open_positions=len(view.positions),
         )
 

@@ -13,6 +13,7 @@ from cryptosmarttrader.cli.api import api
 from cryptosmarttrader.cli.audit import audit
 from cryptosmarttrader.cli.backtest import backtest
 from cryptosmarttrader.cli.context import CliContext
+from cryptosmarttrader.cli.dashboard import dashboard
 from cryptosmarttrader.cli.data import data_app
 from cryptosmarttrader.cli.demo import demo
 from cryptosmarttrader.cli.errors import EXIT_FAILURE, EXIT_USAGE, CliError
@@ -77,6 +78,7 @@ app.command("backtest")(backtest)
 app.add_typer(signals_app, name="signals")
 app.command("run")(run)
 app.command("api")(api)
+app.command("dashboard")(dashboard)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

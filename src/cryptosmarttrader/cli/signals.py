@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import typer
@@ -129,7 +131,7 @@ def validate(
     """Walk-forward evaluation of a strategy's entries, with confidence calibrated on the
     folds before each test fold."""
     cli: CliContext = ctx.obj
-    cli.settings()
+    settings = cli.settings()
     try:
         chosen = build_strategy(strategy, parse_params(param))
     except StrategyError as exc:
@@ -139,10 +141,25 @@ def validate(
         report = walk_forward(series, chosen, folds=folds, mode=mode, horizon=horizon, fee=fee)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    result = {
+        "symbol": series.symbol,
+        "candles": len(series),
+        "validated_at": time.time(),
+        **report.to_dict(),
+    }
+    _save_latest(settings.validation_file, result)
     if as_json:
-        print_json({"symbol": series.symbol, "candles": len(series), **report.to_dict()})
+        print_json(result)
     else:
         _render(report, series.symbol)
+
+
+def _save_latest(path: Path, result: dict[str, object]) -> None:
+    """Keep the report for the dashboard; written whole or not at all."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_suffix(".partial")
+    partial.write_text(json.dumps(result, default=str), encoding="utf-8")
+    partial.replace(path)
 
 
 def _pct(value: object) -> str:

@@ -184,6 +184,22 @@ class ApiSettings(BaseModel):
     port: int = Field(8000, ge=0, le=65535, description="TCP port (0: any free port)")
 
 
+class DashboardSettings(BaseModel):
+    """``cst dashboard``: where it listens and what it reads besides the database."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = Field("127.0.0.1", min_length=1, description="address the dashboard binds to")
+    port: int = Field(8501, ge=1, le=65535, description="TCP port of the dashboard")
+    api_url: str = Field(
+        "http://127.0.0.1:8000", pattern=r"^https?://\S+$", description="a running engine's API"
+    )
+    prometheus_url: str | None = Field(
+        None, pattern=r"^https?://\S+$", description="Prometheus for the active alerts"
+    )
+    reports_dir: Path = Field(Path("reports"), description="where make test writes its reports")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CST_",
@@ -208,6 +224,7 @@ class Settings(BaseSettings):
         None, min_length=16, description="bearer token of the API's control endpoints"
     )
     api: ApiSettings = ApiSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     redis_url: str | None = Field(
         None, pattern=r"^rediss?://\S+$", description="shared market-data cache"
     )
@@ -238,6 +255,11 @@ class Settings(BaseSettings):
     @property
     def log_file(self) -> Path:
         return self.home / "logs" / "cst.jsonl"
+
+    @property
+    def validation_file(self) -> Path:
+        """The latest ``cst signals validate`` report (JSON), which the dashboard shows."""
+        return self.home / "validation" / "latest.json"
 
 
 class _ExplicitSettings(Settings):

@@ -743,6 +743,8 @@ class OrderGateway:
                     record_kill_switch(tx, KillSwitchState(True, trigger, RISK_ACTOR, now))
                     _log.warning("kill_switch.auto", reason=trigger)
             metrics.observe_portfolio(state, len(book.positions), tx.control.kill_switch.active)
+            if all(map(math.isfinite, (state.equity, state.cash, state.gross_exposure))):
+                tx.insert_equity_snapshot(state, len(book.positions))
             return PortfolioSnapshot(
                 state=state,
                 positions=tuple(book.positions[s] for s in sorted(book.positions)),

@@ -134,6 +134,20 @@ audit_events = Table(
     Column("details", Text, nullable=False),
 )
 
+# The account marked to market once per engine loop: the equity curve of the dashboard.
+equity_snapshots = Table(
+    "equity_snapshots",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", Float, nullable=False, index=True),
+    Column("equity", Float, nullable=False),
+    Column("cash", Float, nullable=False),
+    Column("gross_exposure", Float, nullable=False),
+    Column("start_of_day_equity", Float, nullable=False),
+    Column("peak_equity", Float, nullable=False),
+    Column("open_positions", Integer, nullable=False),
+)
+
 # Candle history: one row per (source, symbol, timeframe, open time). The primary key is
 # what makes every import and download idempotent; gaps are found from the open times.
 candles = Table(

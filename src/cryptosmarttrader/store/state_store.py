@@ -32,6 +32,7 @@ from cryptosmarttrader.domain.portfolio import (
     Mark,
     PendingOrder,
     PortfolioRecord,
+    PortfolioState,
     Position,
 )
 from cryptosmarttrader.observability import metrics
@@ -40,6 +41,7 @@ from cryptosmarttrader.store.schema import (
     CONTROL_ROW_ID,
     account,
     audit_events,
+    equity_snapshots,
     fills,
     kill_switch_events,
     orders,
@@ -298,6 +300,12 @@ class _Statements:
             dialect,
         )
         self.insert_account = _Compiled(insert(account).values(_binds(list(account.c))), dialect)
+        self.insert_equity = _Compiled(
+            insert(equity_snapshots).values(
+                _binds([c for c in equity_snapshots.c if c.name != "id"])
+            ),
+            dialect,
+        )
         self.insert_audit = _Compiled(
             insert(audit_events).values(_binds([c for c in audit_events.c if c.name != "id"])),
             dialect,
@@ -483,6 +491,20 @@ class StateTransaction:
             {"at": at, "active": state.active, "reason": state.reason, "actor": state.actor or "?"},
         )
         self.control = ControlRow(self.control.state_version, state)
+
+    def insert_equity_snapshot(self, state: PortfolioState, open_positions: int) -> None:
+        self._run(
+            self._s.insert_equity,
+            {
+                "at": state.as_of,
+                "equity": state.equity,
+                "cash": state.cash,
+                "gross_exposure": state.gross_exposure,
+                "start_of_day_equity": state.start_of_day_equity,
+                "peak_equity": state.peak_equity,
+                "open_positions": open_positions,
+            },
+        )
 
     def insert_audit(self, record: AuditRecord) -> None:
         self._run(

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: the system's real state, read from the database and the API."""
