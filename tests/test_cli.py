@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+import cryptosmarttrader
 from cryptosmarttrader.store.database import Database
 from cryptosmarttrader.store.schema import audit_events, orders
 
@@ -197,7 +199,9 @@ def test_kill_switch_human_output(tmp_path: Path) -> None:
 def test_version_and_config(tmp_path: Path) -> None:
     version = run(tmp_path, "--version")
     assert version.returncode == 0
-    assert version.stdout.startswith("cst 0.")
+    # One version: the package's, which the wheel's metadata takes from it (hatch).
+    assert version.stdout == f"cst {importlib.metadata.version('cryptosmarttrader')}\n"
+    assert version.stdout == f"cst {cryptosmarttrader.__version__}\n"
     shown = run(
         tmp_path,
         "config",

@@ -16,6 +16,7 @@ from cryptosmarttrader.cli.context import CliContext
 from cryptosmarttrader.cli.dashboard import dashboard
 from cryptosmarttrader.cli.data import data_app
 from cryptosmarttrader.cli.demo import demo
+from cryptosmarttrader.cli.doctor import doctor
 from cryptosmarttrader.cli.errors import EXIT_FAILURE, EXIT_USAGE, CliError
 from cryptosmarttrader.cli.kill_switch import kill_switch_app
 from cryptosmarttrader.cli.order import order
@@ -79,6 +80,7 @@ app.add_typer(signals_app, name="signals")
 app.command("run")(run)
 app.command("api")(api)
 app.command("dashboard")(dashboard)
+app.command("doctor")(doctor)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

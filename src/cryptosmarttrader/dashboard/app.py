@@ -207,9 +207,13 @@ def risk_guard(sources: Sources, api: ApiView) -> None:
         )
     history = decision_history(sources.database)
     history["time"] = _times(history).dt.floor(_bucket(history))
-    over_time = history.groupby(["time", "verdict"]).size().reset_index(name="decisions")
+    # Approvals as one series; reductions and rejections by the gate that made them.
+    history["outcome"] = history["verdict"].where(
+        history["verdict"] == "APPROVE", history["verdict"] + " by " + history["gate"].fillna("?")
+    )
+    over_time = history.groupby(["time", "outcome"]).size().reset_index(name="decisions")
     _plot(
-        px.bar(over_time, x="time", y="decisions", color="verdict", title="Decisions over time"),
+        px.bar(over_time, x="time", y="decisions", color="outcome", title="Decisions over time"),
         "decisions_time",
     )
     by_gate = counts[counts["verdict"] != "APPROVE"].fillna({"gate": "none"})

@@ -215,6 +215,10 @@ class OrderGateway:
         self._in_flight_lock = threading.Lock()
         self.last_reconcile: ReconcileReport | None = None
         """The newest reconciliation's report (None before the first)."""
+        # This venue's series, looked up once rather than on every order.
+        self._submitted = metrics.ORDERS_SUBMITTED.labels(self.venue)
+        self._errors = metrics.ORDER_ERRORS.labels(self.venue)
+        self._roundtrip = metrics.ORDER_ROUNDTRIP_SECONDS.labels(self.venue)
         metrics.DAILY_LOSS_LIMIT_FRACTION.set(guard.limits.daily_loss_limit)
         metrics.MAX_DRAWDOWN_FRACTION.set(guard.limits.max_drawdown)
 
@@ -504,7 +508,7 @@ class OrderGateway:
         error: str | None = None
         with self._in_flight_lock:
             self._in_flight.add(approved.client_order_id)
-        metrics.ORDERS_SUBMITTED.labels(self.venue).inc()
+        self._submitted.inc()
         try:
             # Everything logged while the order is out (broker, ledger) carries its id.
             with structlog.contextvars.bound_contextvars(client_order_id=approved.client_order_id):
@@ -514,10 +518,8 @@ class OrderGateway:
                 except Exception as exc:  # noqa: BLE001 - the order may or may not be on the venue
                     report = None
                     error = f"{type(exc).__name__}: {exc}"
-                    metrics.ORDER_ERRORS.labels(self.venue).inc()
-                metrics.ORDER_ROUNDTRIP_SECONDS.labels(self.venue).observe(
-                    time.perf_counter() - sent
-                )
+                    self._errors.inc()
+                self._roundtrip.observe(time.perf_counter() - sent)
                 update = self._record_outcome(evaluation.client_order_id, report, error)
         except Exception as exc:
             _log.critical(

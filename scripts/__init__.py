@@ -1,0 +1,1 @@
+"""Operator and CI scripts (run as files; importable by the tests)."""
