@@ -49,7 +49,10 @@ def free_port() -> int:
 
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
-    chromium = shutil.which("chromium")
+    # Debian's chromium here; GitHub's runners have Google Chrome and its driver preinstalled.
+    chromium = next(
+        filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
+    )
     driver_path = shutil.which("chromedriver")
     if chromium is None or driver_path is None:
         service_missing("chromium and chromium-driver (Debian packages) are not installed")

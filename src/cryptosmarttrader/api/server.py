@@ -28,14 +28,17 @@ def _config(app: FastAPI, host: str, port: int) -> uvicorn.Config:
 
 def bind(host: str, port: int) -> socket.socket:
     """The listening socket, or ApiUnavailableError with a one-line reason."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        reason = (
+            "address already in use"
+            if exc.errno == errno.EADDRINUSE
+            else (exc.strerror or str(exc))
+        )
         raise ApiUnavailableError(f"API cannot listen on {host}:{port}: {reason}") from None
     sock.listen(128)
     sock.setblocking(False)
