@@ -245,7 +245,7 @@ def test_the_api_serves_on_a_real_socket_and_refuses_a_taken_port(
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.url}/health", timeout=2)
     # An address this host does not have (TEST-NET-1): refused with the system's reason.
-    with pytest.raises(ApiUnavailableError, match="192.0.2.1:0: Cannot assign"):
+    with pytest.raises(ApiUnavailableError, match=r"192\.0\.2\.1:0: Cannot assign"):
         BackgroundApi(app, "192.0.2.1", 0)
 
 
