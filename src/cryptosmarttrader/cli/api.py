@@ -46,9 +46,13 @@ def api(
         system.close()
 
 
-def start_background_api(system: TradingSystem, engine: Engine) -> BackgroundApi:
-    """The API of ``system`` beside its running ``engine``; ApiUnavailableError if it cannot
-    listen."""
+def start_background_api(
+    system: TradingSystem, engine: Engine, *, host: str | None = None, port: int | None = None
+) -> BackgroundApi:
+    """The API of ``system`` beside its running ``engine``, on ``host``/``port`` or the
+    settings' ``api.*``; ApiUnavailableError if it cannot listen."""
     settings = system.settings
     app = create_app(ApiContext(system, settings.api_token, engine))
-    return BackgroundApi(app, settings.api.host, settings.api.port).start()
+    return BackgroundApi(
+        app, host or settings.api.host, settings.api.port if port is None else port
+    ).start()

@@ -17,8 +17,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from cryptosmarttrader.api.app import ApiContext, create_app
-from cryptosmarttrader.api.server import ApiUnavailableError, BackgroundApi
+from cryptosmarttrader.api.server import ApiUnavailableError
+from cryptosmarttrader.cli.api import start_background_api
 from cryptosmarttrader.cli.render import (
     console,
     describe_intent,
@@ -86,9 +86,8 @@ def demo(
 @contextmanager
 def _api_beside(system: TradingSystem, engine: Engine, port: int) -> Iterator[str | None]:
     """The API while the demo's engine runs; a taken port costs the API, not the demo."""
-    app = create_app(ApiContext(system, system.settings.api_token, engine))
     try:
-        server = BackgroundApi(app, "127.0.0.1", port).start()
+        server = start_background_api(system, engine, host="127.0.0.1", port=port)
     except ApiUnavailableError as exc:
         error_console().print(f"demo: {exc}; running without the API", markup=False)
         yield None

@@ -8,7 +8,6 @@ sidebar or by ``?page=`` in the URL.
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable
 
@@ -112,8 +111,7 @@ def overview(sources: Sources, api: ApiView) -> None:
 
 
 def _account_metrics(view: AccountView, kill: KillSwitchState) -> None:
-    day = view.equity / view.start_of_day_equity - 1 if view.start_of_day_equity else math.nan
-    drawdown = 1 - view.equity / view.peak_equity if view.peak_equity else math.nan
+    day, drawdown = view.day_pnl_fraction, view.drawdown_fraction
     gross = view.gross_exposure
     columns = st.columns(6)
     columns[0].metric(f"Equity ({view.quote})", f"{view.equity:,.2f}")
@@ -167,10 +165,10 @@ def risk_guard(sources: Sources, api: ApiView) -> None:
             [
                 (
                     "daily loss",
-                    max(0.0, 1 - view.equity / view.start_of_day_equity),
+                    max(0.0, -view.day_pnl_fraction),
                     limits.daily_loss_limit,
                 ),
-                ("drawdown", max(0.0, 1 - view.equity / view.peak_equity), limits.max_drawdown),
+                ("drawdown", max(0.0, view.drawdown_fraction), limits.max_drawdown),
                 ("positions", len(view.positions), limits.max_positions),
                 ("total exposure", notionals_total / view.equity, limits.max_total_exposure),
                 (

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 
 from cryptosmarttrader.dashboard.sources import Metrics
+from cryptosmarttrader.runtime.health import engine_stall_after_s
 
-ENGINE_MIN_STALL_S = 30.0
 STALE_DATA_S = 60.0
 LOW_QUALITY = 0.5
 
@@ -65,7 +65,7 @@ def local_alerts(metrics: Metrics, now: float) -> list[Alert]:
     started = metrics.value("cst_engine_started_timestamp_seconds") or 0.0
     beat = metrics.value("cst_engine_heartbeat_timestamp_seconds") or 0.0
     poll = metrics.value("cst_engine_poll_seconds") or 0.0
-    if started > 0 and now - beat > max(3 * poll, ENGINE_MIN_STALL_S):
+    if started > 0 and now - beat > engine_stall_after_s(poll):
         alerts.append(Alert("EngineLoopStalled", "critical", f"last loop {now - beat:.0f} s ago"))
     return alerts
 

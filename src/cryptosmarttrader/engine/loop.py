@@ -146,7 +146,6 @@ class Engine:
         """Wall-clock time at which ``run`` began (None while not running)."""
         self.heartbeat: float | None = None
         """Wall-clock time at which the last loop ended (None before the first)."""
-        self.last_step: StepReport | None = None
 
     # --- judging signals ------------------------------------------------------------------
     def judge(self, symbol: str) -> SignalView:
@@ -197,7 +196,6 @@ class Engine:
         report = self._step()
         self._count(report)
         metrics.ENGINE_LOOP_SECONDS.observe(time.perf_counter() - started)
-        self.last_step = report
         self.heartbeat = time.time()
         metrics.ENGINE_HEARTBEAT.set(self.heartbeat)
         return report

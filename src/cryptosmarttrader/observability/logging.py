@@ -53,9 +53,8 @@ def redact_secrets(
     _logger: Any, _method: str, event: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """structlog processor: the event with every registered secret and secret field masked."""
-    for key in list(event):
-        event[key] = MASK if key.lower() in _SECRET_FIELDS else _scrub(event[key])
-    return event
+    scrubbed: MutableMapping[str, Any] = _scrub(dict(event))
+    return scrubbed
 
 
 def configure_logging(log_file: Path | None, level: str = "INFO") -> None:

@@ -1,9 +1,10 @@
-"""Read-only views of the store for the faces (CLI now; API and dashboard later)."""
+"""Read-only views of the store for the faces: the CLI, the API and the dashboard."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from math import nan
 from typing import Any
 
 import pandas as pd
@@ -98,6 +99,16 @@ class AccountView:
     updated_at: float
     marked_at: float
     positions: tuple[dict[str, Any], ...]
+
+    @property
+    def day_pnl_fraction(self) -> float:
+        """Equity against the start of the UTC day, minus one (NaN without a start)."""
+        return self.equity / self.start_of_day_equity - 1 if self.start_of_day_equity else nan
+
+    @property
+    def drawdown_fraction(self) -> float:
+        """Fall of equity from its peak, as a fraction of the peak (NaN without a peak)."""
+        return 1 - self.equity / self.peak_equity if self.peak_equity else nan
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__slots__}
