@@ -6,13 +6,16 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psycopg
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import select
 
 from cryptosmarttrader.config.limits import RiskLimits
@@ -27,11 +30,14 @@ from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.domain.clock import ManualClock
 from cryptosmarttrader.domain.orders import OrderIntent, Side, TimeInForce
 from cryptosmarttrader.domain.reason_codes import ReasonCode
-from cryptosmarttrader.engine.loop import Engine
+from cryptosmarttrader.engine.loop import Engine, EngineFailedError
 from cryptosmarttrader.exchanges.paper.market import PriceShock, SimulatedMarket
+from cryptosmarttrader.execution import gateway as gateway_module
+from cryptosmarttrader.execution.order_ledger import apply_report
 from cryptosmarttrader.runtime.engine import open_engine
 from cryptosmarttrader.runtime.system import TradingSystem
 from cryptosmarttrader.store.schema import audit_events, orders
+from tests.conftest import POSTGRES_ADMIN_URL, new_postgres_database
 from tests.factories import T0
 from tests.paper_exchange import control, running_exchange
 from tests.test_cli import CST, as_json, assert_one_line_error, run
@@ -348,3 +354,168 @@ def test_paper_fills_on_real_data_need_the_paper_venue(tmp_path: Path) -> None:
     assert "use one of them" in assert_one_line_error(result)
     result = run(tmp_path, "run", "--exchange", "nowhere")
     assert "--exchange: choose from" in assert_one_line_error(result)
+
+
+class MinuteStop(threading.Event):
+    """``Engine.run``'s stop event whose wait between loops moves the manual clock on a minute
+    instead of sleeping."""
+
+    def __init__(self, clock: ManualClock) -> None:
+        super().__init__()
+        self.clock = clock
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.clock.advance(60.0)
+        return self.is_set()
+
+
+def loop_errors() -> float:
+    return REGISTRY.get_sample_value("cst_engine_loop_errors_total") or 0.0
+
+
+def test_a_failed_loop_is_reported_and_the_next_one_reconciles_first(
+    running: tuple[TradingSystem, Engine, ManualClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system, engine, clock = running
+    calls: list[str] = []
+
+    def first_outcome_lost(*args: Any, **kwargs: Any) -> Any:
+        calls.append("apply_report")
+        if len(calls) == 1:
+            raise RuntimeError("disk full")
+        return apply_report(*args, **kwargs)
+
+    # The first order reaches the venue, but its outcome cannot be written down.
+    monkeypatch.setattr(gateway_module, "apply_report", first_outcome_lost)
+    failures: list[str] = []
+    errors_before = loop_errors()
+    totals = engine.run(MinuteStop(clock), max_steps=120, on_failure=failures.append)
+
+    assert len(failures) == 1, failures
+    assert failures[0].startswith("OutcomeNotRecordedError: order ")
+    assert (totals.steps, totals.errors) == (120, 1)
+    assert loop_errors() - errors_before == 1
+    with system.database.engine.connect() as conn:
+        stored = list(conn.execute(select(orders).order_by(orders.c.id)).all())
+    # The lost outcome was resolved from the venue by the next loop's reconciliation, and the
+    # order was not sent again; the engine went on trading.
+    assert len(stored) > 1
+    assert stored[0].status == "FILLED"
+    assert "PENDING_SUBMIT" not in {o.status for o in stored}
+    assert len({o.signal_id for o in stored}) == len(stored)
+    balances = system.broker.balances()
+    held = {p.symbol.split("/")[0]: p.qty for p in system.gateway.portfolio().positions}
+    for asset in {"BTC", "ETH"}:
+        assert held.get(asset, 0.0) == pytest.approx(balances.get(asset, 0.0), abs=1e-9)
+    assert engine.failed_in_a_row == 0
+
+
+def test_failed_loops_in_a_row_stop_the_engine(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    system, engine, clock = open_engine_system(tmp_path, max_failed_loops=3)
+    mark_to_market = engine.gateway.mark_to_market
+    fails = iter([True, True, False, True, True, True, False])
+
+    def unreachable() -> Any:
+        if next(fails):
+            raise RuntimeError("database unreachable\n(background detail)")
+        return mark_to_market()
+
+    monkeypatch.setattr(engine.gateway, "mark_to_market", unreachable)
+    failures: list[str] = []
+    beats: list[float | None] = []
+    try:
+        with pytest.raises(EngineFailedError) as raised:
+            engine.run(
+                MinuteStop(clock),
+                on_step=lambda _report: beats.append(engine.heartbeat),
+                on_failure=failures.append,
+            )
+    finally:
+        system.close()
+    # Two failures, a good loop (the count starts again), then three in a row: stopped.
+    assert str(raised.value) == (
+        "the engine stopped after 3 failed loops in a row; "
+        "the last: RuntimeError: database unreachable"
+    )
+    assert failures == ["RuntimeError: database unreachable"] * 5
+    assert (engine.totals.steps, engine.totals.errors) == (6, 5)
+    # Only the good loop renewed the heartbeat: a failing engine looks stalled.
+    assert len(beats) == 1
+    assert engine.heartbeat == beats[0]
+
+
+@pytest.fixture
+def outage_database() -> Iterator[tuple[str, str]]:
+    """A PostgreSQL database of this test's own (it will refuse connections for a while)."""
+    with new_postgres_database("cst_outage") as database:
+        yield database
+
+
+def cut_connections(name: str, *, refuse_new: bool) -> None:
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(
+            f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if refuse_new else "true"}'
+        )
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+            (name,),
+        )
+
+
+def test_cst_run_rides_out_a_database_blip_and_stops_on_an_outage(
+    tmp_path: Path, outage_database: tuple[str, str]
+) -> None:
+    url, name = outage_database
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(tmp_path),
+        "CST_HOME": str(tmp_path),
+        "CST_DATABASE_URL": url,
+        "CST_ENGINE__POLL_S": "0.1",
+        "CST_ENGINE__MAX_FAILED_LOOPS": "3",
+        "PYTHONUNBUFFERED": "1",
+        **{k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")},
+    }
+    process = subprocess.Popen(
+        [CST, "run", "--no-api"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    seen: list[str] = []
+
+    def next_line() -> str:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line, f"cst run ended early: {seen}"
+        seen.append(line)
+        return line
+
+    try:
+        assert next_line().startswith("engine: ema_cross")
+        next_line()  # a first loop ran
+        # The server drops every connection once (a restart, a failover): one loop fails, the
+        # next one reconnects, reconciles and trades on.
+        cut_connections(name, refuse_new=False)
+        while not next_line().startswith("loop failed (1 of at most 3 in a row)"):
+            pass
+        assert "equity" in next_line()
+        # Now it stays down: three loops fail in a row and the engine stops.
+        cut_connections(name, refuse_new=True)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        cut_connections(name, refuse_new=False)
+    result = subprocess.CompletedProcess(process.args, process.returncode, "", err)
+    line = assert_one_line_error(result, code=1)
+    assert line.startswith("error: the engine stopped after 3 failed loops in a row; the last: ")
+    assert "(a restart reconciles with the venue and carries on)" in line
+    # Back up: a restart reconciles and carries on.
+    again = run(tmp_path, "run", "--no-api", "--max-steps", "1", "--json", CST_DATABASE_URL=url)
+    assert again.returncode == 0, again.stderr
+    assert as_json(again)["steps"] == 1

@@ -15,7 +15,7 @@ from cryptosmarttrader.cli.errors import CliError, UsageError
 from cryptosmarttrader.cli.render import console, print_json
 from cryptosmarttrader.config.settings import ConfigError
 from cryptosmarttrader.domain.clock import format_utc
-from cryptosmarttrader.engine.loop import EngineTotals, StepReport
+from cryptosmarttrader.engine.loop import EngineFailedError, EngineTotals, StepReport
 from cryptosmarttrader.runtime.engine import open_engine
 from cryptosmarttrader.store.database import DatabaseError
 
@@ -39,7 +39,9 @@ def run(
 
     Each loop marks positions to market, applies stop-loss and take-profit, and acts on the
     signals of newly closed candles, every order through the gateway. SIGINT or SIGTERM stops
-    it after the current loop; a restart reconciles with the venue and carries on.
+    it after the current loop; a restart reconciles with the venue and carries on. A failed
+    loop is reported and the next one reconciles first; engine.max_failed_loops failures in a
+    row stop it (exit 1).
     """
     cli: CliContext = ctx.obj
     system = cli.open_system(live=live, data_exchange=exchange)
@@ -75,9 +77,19 @@ def run(
             if not as_json:
                 _print_step(step)
 
-        totals = engine.run(stop, max_steps=max_steps, on_step=show)
+        def show_failure(message: str) -> None:
+            if not as_json:
+                out.print(
+                    f"loop failed ({engine.failed_in_a_row} of at most "
+                    f"{engine.settings.max_failed_loops} in a row): {message}",
+                    markup=False,
+                )
+
+        totals = engine.run(stop, max_steps=max_steps, on_step=show, on_failure=show_failure)
     except DatabaseError as exc:
         raise CliError(str(exc)) from None
+    except EngineFailedError as exc:
+        raise CliError(f"{exc} (a restart reconciles with the venue and carries on)") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -74,6 +74,9 @@ class EngineSettings(BaseModel):
     take_profit: float = Field(
         0.06, gt=0, le=10, description="rise from the entry price that sells"
     )
+    max_failed_loops: int = Field(
+        12, ge=1, le=10_000, description="loops failing in a row after which cst run stops"
+    )
 
     @field_validator("symbols")
     @classmethod

@@ -15,6 +15,13 @@ Each loop (``step``):
    reduce it); an exit while holding sells the position.
 
 Every order goes through ``OrderGateway.submit``; the engine never talks to a venue.
+
+A loop that fails (the database unreachable, an order sent whose outcome could not be
+recorded, a venue error in reconciliation) ends that loop, not the engine: it is logged and
+counted, the heartbeat is not renewed, and the next loop first reconciles with the venue (an
+order left ``PENDING_SUBMIT`` is resolved by its client order id before anything new is
+decided). After ``engine.max_failed_loops`` failures in a row ``run`` raises
+:class:`EngineFailedError`: a restart, which reconciles, is then the remedy.
 """
 
 from __future__ import annotations
@@ -46,11 +53,16 @@ from cryptosmarttrader.risk.kill_switch import KillSwitch
 from cryptosmarttrader.signals.calibration import Calibration
 from cryptosmarttrader.signals.strategy import Strategy
 from cryptosmarttrader.signals.validation import forward_returns
+from cryptosmarttrader.store.database import first_line
 from cryptosmarttrader.store.state_store import AuditRecord, StateStore
 
 _log = get_logger("engine")
 
 SIGNAL_AUDIT_KIND = "SIGNAL"
+
+
+class EngineFailedError(RuntimeError):
+    """Too many loops in a row failed; the engine stopped."""
 
 
 class SignalKind(StrEnum):
@@ -146,6 +158,8 @@ class Engine:
         """Wall-clock time at which ``run`` began (None while not running)."""
         self.heartbeat: float | None = None
         """Wall-clock time at which the last loop ended (None before the first)."""
+        self.failed_in_a_row = 0
+        self._reconcile_first = False
 
     # --- judging signals ------------------------------------------------------------------
     def judge(self, symbol: str) -> SignalView:
@@ -193,6 +207,10 @@ class Engine:
     # --- the loop -----------------------------------------------------------------------
     def step(self) -> StepReport:
         started = time.perf_counter()
+        if self._reconcile_first:
+            # The failed loop may have sent an order whose outcome was never recorded.
+            self.gateway.reconcile()
+            self._reconcile_first = False
         report = self._step()
         self._count(report)
         metrics.ENGINE_LOOP_SECONDS.observe(time.perf_counter() - started)
@@ -258,21 +276,52 @@ class Engine:
         *,
         max_steps: int | None = None,
         on_step: Callable[[StepReport], None] | None = None,
+        on_failure: Callable[[str], None] | None = None,
     ) -> EngineTotals:
         """Loop until ``stop`` is set (a signal handler sets it) or ``max_steps`` ran. A step
-        is never interrupted halfway: an order is recorded before the loop can end."""
+        is never interrupted halfway: an order is recorded before the loop can end. A failed
+        loop is reported to ``on_failure`` and the engine carries on, up to
+        ``engine.max_failed_loops`` in a row (then :class:`EngineFailedError`)."""
         self.started_at = time.time()
         metrics.ENGINE_STARTED.set(self.started_at)
         metrics.ENGINE_POLL_SECONDS.set(self.settings.poll_s)
         while not stop.is_set():
-            report = self.step()
-            if on_step is not None:
-                on_step(report)
+            try:
+                report = self.step()
+            except Exception as exc:  # one failed loop must not end trading
+                message = self._loop_failed(exc)
+                if on_failure is not None:
+                    on_failure(message)
+                if self.failed_in_a_row >= self.settings.max_failed_loops:
+                    raise EngineFailedError(
+                        f"the engine stopped after {self.failed_in_a_row} failed loops in a "
+                        f"row; the last: {message}"
+                    ) from exc
+            else:
+                self.failed_in_a_row = 0
+                if on_step is not None:
+                    on_step(report)
             if max_steps is not None and self.totals.steps >= max_steps:
                 break
             if stop.wait(self.settings.poll_s):
                 break
         return self.totals
+
+    def _loop_failed(self, exc: Exception) -> str:
+        self.failed_in_a_row += 1
+        self.totals.steps += 1
+        self.totals.errors += 1
+        self._reconcile_first = True
+        metrics.ENGINE_LOOP_ERRORS.inc()
+        message = f"{type(exc).__name__}: {first_line(exc)}"
+        _log.error(
+            "engine.loop_failed",
+            error=message,
+            failed_in_a_row=self.failed_in_a_row,
+            max_failed_loops=self.settings.max_failed_loops,
+            exc_info=exc,
+        )
+        return message
 
     # --- orders -------------------------------------------------------------------------
     def _risk_exit(

@@ -185,7 +185,7 @@ ENGINE_LOOP_SECONDS = Histogram(
 )
 ENGINE_LOOP_ERRORS = Counter(
     "cst_engine_loop_errors",
-    "Problems inside engine loops (a symbol whose candles could not be read).",
+    "Problems in engine loops: a symbol whose candles could not be read, a loop that failed.",
 )
 
 # --- reconciliation and the database -------------------------------------------------------
