@@ -226,6 +226,25 @@ def test_real_venues_need_live_and_keys(tmp_path: Path) -> None:
     assert not (tmp_path / "cst.sqlite").exists()
 
 
+def test_a_retry_after_past_the_send_window_ends_placing_unprocessed(
+    exchange: RunningExchange, tmp_path: Path
+) -> None:
+    with open_http_system(tmp_path, sqlite(tmp_path), exchange.url) as system:
+        system.gateway.start()
+        # Asked to come back in 30 s, past the 4 s send window: no second attempt, no lookup.
+        add_fault(exchange.url, **ORDER, kind="http_429", param=30, count=1)
+        result = system.gateway.submit(taking_buy(system, "ETH/USDT", 0.2, "ra1"))
+        stats = settle(exchange.url)
+        assert system.gateway.stored_open_orders() == []
+    assert result.status is OrderStatus.REJECTED
+    assert result.message is not None
+    assert "refused" in result.message
+    assert "retry after 30 s" in result.message
+    assert stats["requests"]["POST /api/v3/order"] == 1
+    assert "GET /api/v3/order" not in stats["requests"]
+    assert venue_orders(exchange.url) == []
+
+
 def test_a_refusal_after_an_open_outcome_is_not_taken_as_final(
     exchange: RunningExchange, tmp_path: Path
 ) -> None:

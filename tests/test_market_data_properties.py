@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from tenacity import RetryCallState, Retrying
 
 from cryptosmarttrader.data.rate_limit import RateLimit, TokenBucketState
 from cryptosmarttrader.data.request import DataRequest, DataRequestError
@@ -19,6 +20,7 @@ from cryptosmarttrader.exchanges.ccxt_public import (
     parse_trades,
 )
 from cryptosmarttrader.exchanges.public_api import FailureKind, PublicApiError
+from cryptosmarttrader.exchanges.retry_after import at_least_retry_after, retry_after_seconds
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=5),
@@ -114,3 +116,48 @@ def test_requests_get_their_endpoint_defaults_and_refuse_unknown_params() -> Non
         DataRequest("binance", Endpoint.OHLCV, "BTC/USDT", {"timeframe": "7m"})
     with pytest.raises(DataRequestError, match="limit"):
         DataRequest("binance", Endpoint.OHLCV, "BTC/USDT", {"limit": 0})
+
+
+@given(
+    name=st.sampled_from(["Retry-After", "retry-after", "RETRY-AFTER"]),
+    value=st.floats(allow_nan=True, allow_infinity=True) | st.integers(-10, 10_000),
+)
+def test_the_retry_after_header_is_read_in_any_case_and_sane_or_not_at_all(
+    name: str, value: float
+) -> None:
+    seconds = retry_after_seconds({"Date": "x", name: str(value)})
+    if math.isfinite(value) and 0 <= value <= 3600:
+        assert seconds == float(value)
+    else:
+        assert seconds is None
+
+
+@given(st.text(max_size=12))
+def test_a_retry_after_that_is_not_a_number_is_ignored(value: str) -> None:
+    try:
+        number = float(value)
+    except ValueError:
+        assert retry_after_seconds({"Retry-After": value}) is None
+    else:
+        expected = number if math.isfinite(number) and 0 <= number <= 3600 else None
+        assert retry_after_seconds({"Retry-After": value}) == expected
+
+
+@given(
+    backoff=st.floats(0, 100),
+    retry_after=st.none() | st.floats(0, 3600),
+    attempt=st.integers(1, 10),
+)
+def test_a_retry_never_comes_sooner_than_the_venue_asked(
+    backoff: float, retry_after: float | None, attempt: int
+) -> None:
+    wait = at_least_retry_after(lambda _state: backoff)
+    state = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    state.attempt_number = attempt
+    error = PublicApiError(FailureKind.RATE_LIMITED, "slow down", retry_after_s=retry_after)
+    state.set_exception((PublicApiError, error, None))
+    assert wait(state) == (backoff if retry_after is None else max(backoff, retry_after))
+    # An error without a Retry-After, or no error at all, leaves the backoff as it is.
+    plain = RetryCallState(Retrying(), fn=None, args=(), kwargs={})
+    plain.set_exception((ValueError, ValueError("boom"), None))
+    assert wait(plain) == backoff

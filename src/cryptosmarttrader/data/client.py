@@ -39,6 +39,7 @@ from cryptosmarttrader.data.request import DataRequest, DataResponse
 from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.domain.market_data import Endpoint, OrderBook, Payload, Ticker
 from cryptosmarttrader.exchanges.public_api import FailureKind, PublicApiError, PublicMarketApi
+from cryptosmarttrader.exchanges.retry_after import at_least_retry_after
 from cryptosmarttrader.observability import metrics
 from cryptosmarttrader.observability.logging import get_logger
 
@@ -103,8 +104,12 @@ class MarketDataClient:
         self._breaker_config = breaker or BreakerConfig()
         self._breakers: dict[tuple[str, Endpoint], CircuitBreaker] = {}
         self.backoff = backoff or Backoff()
-        self._exponential = wait_exponential_jitter(
-            multiplier=self.backoff.initial_s, max=self.backoff.max_s, jitter=self.backoff.jitter_s
+        self.wait_before_retry = at_least_retry_after(
+            wait_exponential_jitter(
+                multiplier=self.backoff.initial_s,
+                max=self.backoff.max_s,
+                jitter=self.backoff.jitter_s,
+            )
         )
         self._wall = wall_clock
         self._monotonic = monotonic
@@ -202,15 +207,6 @@ class MarketDataClient:
             before_sleep=count_retry,
             reraise=True,
         )
-
-    def wait_before_retry(self, state: RetryCallState) -> float:
-        wait = float(self._exponential(state))
-        outcome = state.outcome
-        error = outcome.exception() if outcome is not None else None
-        retry_after = getattr(error, "retry_after_s", None)
-        if isinstance(retry_after, int | float) and retry_after > wait:
-            return float(retry_after)
-        return wait
 
     async def _attempt(self, api: PublicMarketApi, request: DataRequest) -> Payload:
         source, endpoint = request.source, request.endpoint

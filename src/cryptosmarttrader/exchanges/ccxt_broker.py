@@ -8,7 +8,8 @@ create fails in a way that leaves its outcome open (timeout, dropped connection,
 that is not JSON) the order is looked up by that id, and only a confirmed absence allows
 another attempt, with the same id, so the venue's uniqueness check stops any double. A
 refusal the venue guarantees it did not process (429/418 rate limits, a stale timestamp) is
-retried after backoff without a lookup; a rejection (bad order, no funds) is final.
+retried after backoff, never sooner than the venue's ``Retry-After``, without a lookup; a
+rejection (bad order, no funds) is final.
 
 Every create is signed with a receive window (Binance ``recvWindow``, Kraken ``deadline``)
 and no attempt starts after ``send_window_s``: a request that is still somewhere on the wire
@@ -31,6 +32,7 @@ from tenacity import (
     RetryError,
     retry_if_exception_type,
     stop_after_attempt,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -49,6 +51,7 @@ from cryptosmarttrader.exchanges.ccxt_client import (
 )
 from cryptosmarttrader.exchanges.event_loop import LoopThread
 from cryptosmarttrader.exchanges.placement import ApprovedOrder, require_approved
+from cryptosmarttrader.exchanges.retry_after import at_least_retry_after
 from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
 from cryptosmarttrader.observability.logging import get_logger
 
@@ -87,6 +90,10 @@ class _AbsentError(Exception):
 class _RefusedError(Exception):
     """The venue refused the create without processing it (rate limit, stale timestamp)."""
 
+    def __init__(self, message: str, retry_after_s: float | None) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
 
 def _num(value: object) -> float:
     return float(value) if isinstance(value, int | float) and math.isfinite(value) else 0.0
@@ -108,10 +115,12 @@ class CcxtBroker:
         self._loop = LoopThread(f"ccxt-{config.venue}")
         self._exchange: Any = self._loop.run(self._create_client(), 30)
         self._instruments: dict[str, Instrument] | None = None
-        self._backoff = wait_exponential_jitter(
-            multiplier=config.backoff_initial_s,
-            max=config.backoff_max_s,
-            jitter=config.backoff_initial_s,
+        self._backoff = at_least_retry_after(
+            wait_exponential_jitter(
+                multiplier=config.backoff_initial_s,
+                max=config.backoff_max_s,
+                jitter=config.backoff_initial_s,
+            )
         )
 
     async def _create_client(self) -> Any:
@@ -135,7 +144,9 @@ class CcxtBroker:
         cfg = self.config
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(cfg.lookup_attempts),
+                # A Retry-After longer than the call's share of the budget ends it at once.
+                stop=stop_after_attempt(cfg.lookup_attempts)
+                | stop_before_delay((cfg.timeout_s + cfg.backoff_max_s) * cfg.lookup_attempts),
                 wait=self._backoff,
                 retry=retry_if_exception_type(ccxt_errors.OperationFailed),
                 reraise=True,
@@ -197,7 +208,8 @@ class CcxtBroker:
         errors: list[BaseException] = []
         try:
             async for attempt in AsyncRetrying(
-                stop=stop_after_attempt(cfg.create_attempts),
+                # No attempt after the send window, nor a wait (a Retry-After) that ends past it.
+                stop=stop_after_attempt(cfg.create_attempts) | stop_before_delay(cfg.send_window_s),
                 wait=self._backoff,
                 retry=retry_if_exception_type((_AbsentError, _RefusedError)),
             ):
@@ -247,12 +259,15 @@ class CcxtBroker:
                 order.symbol, order_type, order.side.value, order.qty, order.price, params
             )
         except _REFUSED as exc:
+            retry_after = getattr(exc, "retry_after_s", None)
             _log.warning(
                 "broker.create_refused",
                 client_order_id=order.client_order_id,
                 error=_describe(exc),
+                retry_after_s=retry_after,
             )
-            raise _RefusedError(_describe(exc)) from exc
+            asked = f" (retry after {retry_after:g} s)" if retry_after is not None else ""
+            raise _RefusedError(_describe(exc) + asked, retry_after) from exc
         except _REJECTED as exc:
             if _is_duplicate(exc):
                 found = await self._lookup(order.symbol, order.client_order_id)

@@ -14,6 +14,7 @@ import ccxt.async_support as ccxt_async
 from ccxt.base import errors as ccxt_errors
 
 from cryptosmarttrader.domain.symbols import Instrument, is_valid_symbol
+from cryptosmarttrader.exchanges.retry_after import retry_after_seconds
 from cryptosmarttrader.exchanges.venue_config import CcxtVenueConfig
 
 # ccxt options that keep the Binance client to the spot API (no futures, margin or wallet
@@ -34,20 +35,6 @@ class RateLimitedError(ccxt_errors.RateLimitExceeded):  # type: ignore[misc]
         super().__init__(message)
         self.status = status
         self.retry_after_s = retry_after_s
-
-
-def retry_after_seconds(headers: Mapping[str, str] | None) -> float | None:
-    """The ``Retry-After`` header in seconds; None when absent or not a sane number."""
-    if not headers:
-        return None
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        return None  # the HTTP-date form: no venue we speak to sends it
-    return seconds if math.isfinite(seconds) and 0 <= seconds <= 3600 else None
 
 
 def describe_error(exc: BaseException) -> str:

@@ -218,8 +218,10 @@ class PaperExchange:
         elif kind in HTTP_STATUS:
             status = HTTP_STATUS[kind]
             if status in (418, 429):
+                retry_after = fault.param if fault.param is not None else 1.0
                 return _error(
-                    BinanceError(status, -1003, "Too many requests."), {"Retry-After": "1"}
+                    BinanceError(status, -1003, "Too many requests."),
+                    {"Retry-After": f"{retry_after:g}"},
                 )
             return web.Response(status=status, text=f"{status} injected by the paper exchange")
         elif kind is FaultKind.RESET:
