@@ -18,6 +18,7 @@ from cryptosmarttrader.domain.candles import CandleSeries
 from cryptosmarttrader.domain.market_data import Endpoint, OrderBook, Ticker
 from cryptosmarttrader.domain.symbols import Instrument
 from cryptosmarttrader.exchanges.paper.server import RunningExchange
+from cryptosmarttrader.exchanges.public_api import FailureKind
 from tests.market_data import SOURCE, RecordedSleeps, paper_client, using
 from tests.paper_exchange import control, running_exchange
 
@@ -191,6 +192,27 @@ def test_retry_after_is_honoured_and_pauses_the_exchange(exchange: RunningExchan
     # The retry's sleep was recorded, not slept: the second second comes from the exchange's
     # bucket, which the 429 paused for every caller until Retry-After had passed.
     assert waited >= 1.0
+
+
+def test_a_retry_after_longer_than_the_request_budget_ends_the_retries(
+    exchange: RunningExchange,
+) -> None:
+    fault(exchange.url, kind="http_429", param=120, path="/api/v3/ticker/24hr", count=1)
+    sleeps = RecordedSleeps()
+    backoff = Backoff(initial_s=0.05, max_s=0.1, jitter_s=0.0)
+
+    async def body(client: MarketDataClient) -> MarketDataError:
+        await client.fetch(DataRequest(SOURCE, Endpoint.MARKETS))
+        with pytest.raises(MarketDataError) as raised:
+            # Budget: 3 x (1 s + 0.1 s); the exchange asks for two minutes.
+            await client.fetch(ticker(attempts=3, timeout_s=1.0, cache_ttl_s=0))
+        return raised.value
+
+    error = asyncio.run(using(paper_client(exchange.url, backoff=backoff, sleep=sleeps), body))
+    assert sleeps.waits == []  # no waiting at all: the caller hears at once
+    assert error.kind is FailureKind.RATE_LIMITED
+    assert "(after 1 attempt; the exchange asked to wait 120 s)" in str(error)
+    assert requests_to(exchange.url, "GET /api/v3/ticker/24hr") == 1
 
 
 def test_a_request_the_exchange_rejects_is_not_retried(exchange: RunningExchange) -> None:

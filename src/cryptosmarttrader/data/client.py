@@ -22,6 +22,7 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     stop_after_attempt,
+    stop_before_delay,
     wait_exponential_jitter,
 )
 
@@ -59,7 +60,8 @@ class MarketDataError(Exception):
 @dataclass(frozen=True)
 class Backoff:
     """Wait before retry n (1-based): ``min(max_s, initial_s * 2**(n-1) + U(0, jitter_s))``,
-    and never less than the exchange's ``Retry-After``."""
+    and never less than the exchange's ``Retry-After``; a ``Retry-After`` that would outlast
+    the request's budget (``attempts x (timeout_s + max_s)``) ends the retries at once."""
 
     initial_s: float = 0.5
     max_s: float = 10.0
@@ -171,10 +173,15 @@ class MarketDataClient:
             payload: Payload = await self._retrying(request)(attempt)
         except PublicApiError as exc:
             metrics.DATA_REQUESTS.labels(request.source, request.endpoint, exc.kind).inc()
+            asked = (
+                f"; the exchange asked to wait {exc.retry_after_s:g} s"
+                if exc.retry_after_s is not None
+                else ""
+            )
             raise MarketDataError(
                 exc.kind,
                 f"{request.source} {request.endpoint} {request.symbol or ''}: {exc} "
-                f"(after {attempts} attempt{'s' if attempts != 1 else ''})",
+                f"(after {attempts} attempt{'s' if attempts != 1 else ''}{asked})",
             ) from exc
         except CircuitOpenError as exc:
             metrics.DATA_REQUESTS.labels(request.source, request.endpoint, CIRCUIT_OPEN).inc()
@@ -199,8 +206,12 @@ class MarketDataClient:
         def count_retry(state: RetryCallState) -> None:
             metrics.DATA_RETRIES.labels(request.source, request.endpoint).inc()
 
+        attempts = request.attempts or 1
+        # The request's worst case without a Retry-After: a wait (a Retry-After) that would end
+        # past it gives up now rather than hold the caller that long.
+        budget_s = attempts * ((request.timeout_s or 0.0) + self.backoff.max_s)
         return AsyncRetrying(
-            stop=stop_after_attempt(request.attempts or 1),
+            stop=stop_after_attempt(attempts) | stop_before_delay(budget_s),
             wait=self.wait_before_retry,
             retry=retry_if_exception(lambda exc: isinstance(exc, PublicApiError) and exc.retryable),
             sleep=self._sleep,
