@@ -159,7 +159,7 @@ class Engine:
         self.heartbeat: float | None = None
         """Wall-clock time at which the last loop ended (None before the first)."""
         self.failed_in_a_row = 0
-        self._reconcile_first = False
+        """Loops failed since the last good one (``run`` counts them)."""
 
     # --- judging signals ------------------------------------------------------------------
     def judge(self, symbol: str) -> SignalView:
@@ -207,10 +207,9 @@ class Engine:
     # --- the loop -----------------------------------------------------------------------
     def step(self) -> StepReport:
         started = time.perf_counter()
-        if self._reconcile_first:
+        if self.failed_in_a_row:
             # The failed loop may have sent an order whose outcome was never recorded.
             self.gateway.reconcile()
-            self._reconcile_first = False
         report = self._step()
         self._count(report)
         metrics.ENGINE_LOOP_SECONDS.observe(time.perf_counter() - started)
@@ -311,7 +310,6 @@ class Engine:
         self.failed_in_a_row += 1
         self.totals.steps += 1
         self.totals.errors += 1
-        self._reconcile_first = True
         metrics.ENGINE_LOOP_ERRORS.inc()
         message = f"{type(exc).__name__}: {first_line(exc)}"
         _log.error(

@@ -127,10 +127,13 @@ class CcxtBroker:
         return new_async_client(self.config)
 
     # --- plumbing -----------------------------------------------------------------------
+    def _call_s(self) -> float:
+        """One call's worst case: its timeout and the longest backoff after it."""
+        return self.config.timeout_s + self.config.backoff_max_s
+
     def _budget_s(self) -> float:
         cfg = self.config
-        per_call = cfg.timeout_s + cfg.backoff_max_s
-        return cfg.send_window_s + per_call * (cfg.lookup_attempts + 2) + 30
+        return cfg.send_window_s + self._call_s() * (cfg.lookup_attempts + 2) + 30
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
         budget = self._budget_s()
@@ -146,7 +149,7 @@ class CcxtBroker:
             async for attempt in AsyncRetrying(
                 # A Retry-After longer than the call's share of the budget ends it at once.
                 stop=stop_after_attempt(cfg.lookup_attempts)
-                | stop_before_delay((cfg.timeout_s + cfg.backoff_max_s) * cfg.lookup_attempts),
+                | stop_before_delay(self._call_s() * cfg.lookup_attempts),
                 wait=self._backoff,
                 retry=retry_if_exception_type(ccxt_errors.OperationFailed),
                 reraise=True,
